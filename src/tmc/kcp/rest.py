@@ -1,0 +1,241 @@
+"""An async Kubernetes REST client that addresses kcp logical clusters by URL path.
+
+Why by hand on top of httpx rather than lightkube or kubernetes_asyncio: both bind one client (one connection
+pool, one base URL) to one cluster, while kcp multiplexes thousands of logical clusters behind one server
+under ``/clusters/<name>`` and its virtual workspaces add a wildcard ``/clusters/*``. Here one pool serves
+every workspace, each call names its logical cluster, and watches stream raw events so the informer can see
+bookmarks and ``410 Gone`` itself. httpx provides HTTP/TLS/pooling; this module only shapes requests and
+translates errors (the one place where httpx exceptions become ``tmc.errors``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import httpx
+
+from tmc.errors import (
+    ApiError,
+    ConflictError,
+    ForbiddenError,
+    GoneError,
+    InvalidError,
+    NotFoundError,
+)
+from tmc.kcp.kubeconfig import ClusterAccess
+from tmc.kcp.paths import LogicalClusterPath
+from tmc.kcp.resources import Resource
+
+JSON = dict[str, Any]
+APPLY_PATCH = "application/apply-patch+yaml"
+MERGE_PATCH = "application/merge-patch+json"
+
+_ERRORS_BY_STATUS: dict[int, type[ApiError]] = {
+    403: ForbiddenError,
+    404: NotFoundError,
+    409: ConflictError,
+    410: GoneError,
+    422: InvalidError,
+}
+
+
+class TransportError(ApiError):
+    """The server could not be reached or did not answer in time (status_code 0)."""
+
+
+def _error_from_response(status_code: int, body: bytes, method: str, path: str) -> ApiError:
+    try:
+        status = json.loads(body)
+    except ValueError:
+        status = {}
+    if not isinstance(status, dict):
+        status = {}
+    message = status.get("message") or body.decode(errors="replace")[:300] or f"{method} {path}"
+    reason = status.get("reason") or httpx.codes.get_reason_phrase(status_code) or "Error"
+    error_type = _ERRORS_BY_STATUS.get(status_code, ApiError)
+    return error_type(status_code, reason, message, status.get("details"))
+
+
+class KubeClient:
+    """One connection pool to one server (kcp, a virtual workspace, or a physical cluster)."""
+
+    def __init__(self, access: ClusterAccess, *, timeout: float = 30.0, user_agent: str = "tmc") -> None:
+        self.access = access
+        headers = {"User-Agent": user_agent, "Accept": "application/json"}
+        if access.token:
+            headers["Authorization"] = f"Bearer {access.token}"
+        self._http = httpx.AsyncClient(
+            base_url=access.server,
+            headers=headers,
+            verify=access.ssl_context(),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        )
+
+    async def __aenter__(self) -> KubeClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int | bool] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        timeout: float | None = None,
+    ) -> JSON:
+        content = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": content_type} if content is not None else {}
+        request_timeout = httpx.USE_CLIENT_DEFAULT if timeout is None else httpx.Timeout(timeout)
+        try:
+            response = await self._http.request(
+                method,
+                path.lstrip("/"),
+                params=_encode_params(params),
+                content=content,
+                headers=headers,
+                timeout=request_timeout,
+            )
+        except httpx.HTTPError as exc:
+            raise TransportError(0, "Unreachable", f"{method} {self.access.server}: {type(exc).__name__}: {exc}") from exc
+        if response.status_code >= 400:
+            raise _error_from_response(response.status_code, response.content, method, path)
+        if not response.content:
+            return {}
+        result: JSON = response.json()
+        return result
+
+    async def get_raw(self, path: str, *, timeout: float | None = None) -> tuple[int, str]:
+        """For health endpoints (/readyz): status and text, without raising on non-2xx."""
+        try:
+            response = await self._http.get(
+                path.lstrip("/"), timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else httpx.Timeout(timeout)
+            )
+        except httpx.HTTPError as exc:
+            raise TransportError(0, "Unreachable", f"GET {path}: {type(exc).__name__}: {exc}") from exc
+        return response.status_code, response.text
+
+    # Typed-resource helpers; `cluster=None` means the client's own base URL already names the cluster.
+
+    async def get(
+        self, resource: Resource, name: str, *, cluster: LogicalClusterPath | None = None,
+        namespace: str | None = None,
+    ) -> JSON:
+        return await self.request("GET", resource.path(cluster, namespace=namespace, name=name))
+
+    async def list(
+        self,
+        resource: Resource,
+        *,
+        cluster: LogicalClusterPath | None = None,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        params: Mapping[str, str | int | bool] | None = None,
+    ) -> JSON:
+        query: dict[str, str | int | bool] = dict(params or {})
+        if label_selector:
+            query["labelSelector"] = label_selector
+        return await self.request("GET", resource.path(cluster, namespace=namespace), params=query)
+
+    async def create(
+        self, resource: Resource, body: JSON, *, cluster: LogicalClusterPath | None = None,
+        namespace: str | None = None,
+    ) -> JSON:
+        return await self.request("POST", resource.path(cluster, namespace=namespace), body=body)
+
+    async def replace(
+        self, resource: Resource, body: JSON, *, cluster: LogicalClusterPath | None = None,
+        subresource: str | None = None,
+    ) -> JSON:
+        metadata = body["metadata"]
+        path = resource.path(cluster, namespace=metadata.get("namespace"), name=metadata["name"], subresource=subresource)
+        return await self.request("PUT", path, body=body)
+
+    async def apply(
+        self,
+        resource: Resource,
+        body: JSON,
+        *,
+        field_manager: str,
+        cluster: LogicalClusterPath | None = None,
+        subresource: str | None = None,
+        force: bool = True,
+    ) -> JSON:
+        """Server-side apply: the server merges our intent and keeps other managers' fields."""
+        metadata = body["metadata"]
+        path = resource.path(cluster, namespace=metadata.get("namespace"), name=metadata["name"], subresource=subresource)
+        params: dict[str, str | int | bool] = {"fieldManager": field_manager}
+        if force:
+            params["force"] = True
+        return await self.request("PATCH", path, params=params, body=body, content_type=APPLY_PATCH)
+
+    async def merge_patch(
+        self,
+        resource: Resource,
+        name: str,
+        patch: JSON,
+        *,
+        cluster: LogicalClusterPath | None = None,
+        namespace: str | None = None,
+        subresource: str | None = None,
+    ) -> JSON:
+        path = resource.path(cluster, namespace=namespace, name=name, subresource=subresource)
+        return await self.request("PATCH", path, body=patch, content_type=MERGE_PATCH)
+
+    async def delete(
+        self, resource: Resource, name: str, *, cluster: LogicalClusterPath | None = None,
+        namespace: str | None = None,
+    ) -> JSON:
+        return await self.request("DELETE", resource.path(cluster, namespace=namespace, name=name))
+
+    async def watch(
+        self, path: str, *, resource_version: str, params: Mapping[str, str | int | bool] | None = None,
+        timeout_seconds: int = 300,
+    ) -> AsyncIterator[JSON]:
+        """Stream watch events (dicts with ``type`` and ``object``) from ``resource_version`` on.
+
+        An ``ERROR`` event carrying a 410 Status is raised as ``GoneError`` so callers relist.
+        """
+        query: dict[str, str | int | bool] = {
+            **(params or {}),
+            "watch": "true",
+            "resourceVersion": resource_version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": timeout_seconds,
+        }
+        try:
+            async with self._http.stream(
+                "GET", path.lstrip("/"), params=_encode_params(query),
+                timeout=httpx.Timeout(timeout_seconds + 30, connect=10.0),
+            ) as response:
+                if response.status_code >= 400:
+                    body = await response.aread()
+                    raise _error_from_response(response.status_code, body, "WATCH", path)
+                async for line in response.aiter_lines():
+                    if not line:
+                        continue
+                    event: JSON = json.loads(line)
+                    if event.get("type") == "ERROR":
+                        status = event.get("object") or {}
+                        code = int(status.get("code") or 500)
+                        raise _ERRORS_BY_STATUS.get(code, ApiError)(
+                            code, status.get("reason", "Error"), status.get("message", "watch error")
+                        )
+                    yield event
+        except httpx.HTTPError as exc:
+            raise TransportError(0, "Unreachable", f"WATCH {path}: {type(exc).__name__}: {exc}") from exc
+
+
+def _encode_params(params: Mapping[str, str | int | bool] | None) -> dict[str, str] | None:
+    if params is None:
+        return None
+    return {key: (str(value).lower() if isinstance(value, bool) else str(value)) for key, value in params.items()}

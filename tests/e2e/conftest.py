@@ -1,0 +1,80 @@
+"""Real servers for e2e tests: one kcp per session, physical clusters on demand, a fresh workspace per test."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from tmc.errors import NotFoundError
+from tmc.kcp.paths import ROOT, LogicalClusterPath
+from tmc.kcp.resources import WORKSPACES
+from tmc.kcp.rest import KubeClient
+from tmc.kcp.workspaces import ensure_workspace
+from tmc.local.kcp_server import KcpServer
+from tmc.local.physical_cluster import PhysicalCluster
+
+pytestmark = pytest.mark.e2e
+
+WorkspaceFactory = Callable[[str], Awaitable[LogicalClusterPath]]
+ClusterFactory = Callable[[str], Awaitable[PhysicalCluster]]
+
+
+@pytest.fixture(scope="session")
+async def kcp(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[KcpServer]:
+    server = KcpServer(tmp_path_factory.mktemp("kcp"))
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture(scope="session")
+async def kcp_client(kcp: KcpServer) -> AsyncIterator[KubeClient]:
+    async with KubeClient(kcp.access) as client:
+        yield client
+
+
+@pytest.fixture
+async def new_workspace(kcp_client: KubeClient) -> AsyncIterator[WorkspaceFactory]:
+    """Creates uniquely named workspaces under root; deletes them after the test."""
+    created: list[LogicalClusterPath] = []
+
+    async def create(prefix: str = "t") -> LogicalClusterPath:
+        path = ROOT.join(f"e2e-{prefix}-{secrets.token_hex(4)}")
+        await ensure_workspace(kcp_client, path)
+        created.append(path)
+        return path
+
+    yield create
+    for path in created:
+        try:
+            await kcp_client.delete(WORKSPACES, path.base_name, cluster=ROOT)
+        except NotFoundError:
+            pass
+
+
+@pytest.fixture
+async def workspace(new_workspace: WorkspaceFactory) -> LogicalClusterPath:
+    return await new_workspace("ws")
+
+
+@pytest.fixture(scope="session")
+async def physical_clusters(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ClusterFactory]:
+    """Starts named physical clusters once per session (reused by every test that asks for the same name)."""
+    base: Path = tmp_path_factory.mktemp("clusters")
+    running: dict[str, PhysicalCluster] = {}
+
+    async def get(name: str) -> PhysicalCluster:
+        if name not in running:
+            cluster = PhysicalCluster(name, base / name)
+            await cluster.start()
+            running[name] = cluster
+        cluster = running[name]
+        await cluster.start_apiserver()  # a test may have stopped it to play an outage
+        return cluster
+
+    yield get
+    for cluster in running.values():
+        await cluster.stop()
