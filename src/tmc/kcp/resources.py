@@ -52,11 +52,13 @@ DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment", namespaced=Tru
 LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease", namespaced=True)
 WORKSPACES = Resource("tenancy.kcp.io", "v1alpha1", "workspaces", "Workspace", namespaced=False)
 LOGICAL_CLUSTERS = Resource("core.kcp.io", "v1alpha1", "logicalclusters", "LogicalCluster", namespaced=False)
-API_EXPORTS = Resource("apis.kcp.io", "v1alpha1", "apiexports", "APIExport", namespaced=False)
+API_EXPORTS = Resource("apis.kcp.io", "v1alpha2", "apiexports", "APIExport", namespaced=False)
+# The seed's example 1 is written against v1alpha1 (``latestResourceSchemas``); kcp still serves it.
+API_EXPORTS_V1ALPHA1 = Resource("apis.kcp.io", "v1alpha1", "apiexports", "APIExport", namespaced=False)
 API_EXPORT_ENDPOINT_SLICES = Resource(
     "apis.kcp.io", "v1alpha1", "apiexportendpointslices", "APIExportEndpointSlice", namespaced=False
 )
-API_BINDINGS = Resource("apis.kcp.io", "v1alpha1", "apibindings", "APIBinding", namespaced=False)
+API_BINDINGS = Resource("apis.kcp.io", "v1alpha2", "apibindings", "APIBinding", namespaced=False)
 API_RESOURCE_SCHEMAS = Resource(
     "apis.kcp.io", "v1alpha1", "apiresourceschemas", "APIResourceSchema", namespaced=False
 )

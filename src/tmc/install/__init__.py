@@ -1,0 +1,1 @@
+"""Provider-side installation (``tmc install``) and tenant onboarding (``tmc bind``)."""

@@ -1,0 +1,101 @@
+"""What ``root:tmc`` must contain, computed from the API models: schemas and the two APIExports.
+
+This is the one definition used by ``tmc install`` and by the APIExport controller when it repairs drift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tmc.api import registry
+from tmc.kcp.paths import ROOT, LogicalClusterPath
+
+TMC_WORKSPACE = ROOT.join("tmc")
+API_EXPORT_VERSION = "apis.kcp.io/v1alpha2"
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimSpec:
+    """A permission claim TMC's export asks tenants to accept, and why."""
+
+    group: str
+    resource: str
+    verbs: tuple[str, ...]
+    reason: str
+    identity_of_export: str | None = None  # claims on resources of another export carry its identity hash
+
+
+TMC_PERMISSION_CLAIMS: tuple[ClaimSpec, ...] = (
+    ClaimSpec("", "secrets", ("get", "list", "watch"), "read the kubeconfig Secret a ClusterRegistration names"),
+    ClaimSpec("", "namespaces", ("get", "list", "watch"), "follow the namespaces of placed workloads"),
+    ClaimSpec("", "events", ("create", "patch", "update"), "report placement and health events to tenants"),
+    ClaimSpec(
+        "apps",
+        "deployments",
+        ("get", "list", "watch", "update", "patch"),
+        "read placed Deployments and write their status back",
+        identity_of_export=registry.WORKLOADS_EXPORT_NAME,
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportPlan:
+    name: str
+    schemas: tuple[dict[str, Any], ...]
+    claims: tuple[ClaimSpec, ...]
+
+
+def export_plans() -> tuple[ExportPlan, ExportPlan]:
+    """The workloads export first: the TMC export's claims need its identity hash."""
+    workloads = ExportPlan(
+        registry.WORKLOADS_EXPORT_NAME,
+        tuple(resource.api_resource_schema() for resource in registry.WORKLOAD_RESOURCES),
+        (),
+    )
+    tmc = ExportPlan(
+        registry.EXPORT_NAME,
+        tuple(resource.api_resource_schema() for resource in registry.TMC_RESOURCES),
+        TMC_PERMISSION_CLAIMS,
+    )
+    return workloads, tmc
+
+
+def export_body(plan: ExportPlan, identity_hashes: dict[str, str]) -> dict[str, Any]:
+    resources = [
+        {
+            "name": schema["spec"]["names"]["plural"],
+            "group": schema["spec"]["group"],
+            "schema": schema["metadata"]["name"],
+            "storage": {"crd": {}},
+        }
+        for schema in plan.schemas
+    ]
+    claims = []
+    for claim in plan.claims:
+        entry: dict[str, Any] = {"group": claim.group, "resource": claim.resource, "verbs": list(claim.verbs)}
+        if claim.identity_of_export:
+            entry["identityHash"] = identity_hashes[claim.identity_of_export]
+        claims.append(entry)
+    spec: dict[str, Any] = {"resources": resources}
+    if claims:
+        spec["permissionClaims"] = claims
+    return {
+        "apiVersion": API_EXPORT_VERSION,
+        "kind": "APIExport",
+        "metadata": {"name": plan.name, "labels": {"app.kubernetes.io/managed-by": "tmc"}},
+        "spec": spec,
+    }
+
+
+def expected_schema_names(plan: ExportPlan) -> dict[str, str]:
+    """plural.group -> the schema name the export must reference."""
+    return {
+        f"{schema['spec']['names']['plural']}.{schema['spec']['group']}": schema["metadata"]["name"]
+        for schema in plan.schemas
+    }
+
+
+def workspace() -> LogicalClusterPath:
+    return TMC_WORKSPACE
