@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -49,10 +50,8 @@ async def new_workspace(kcp_client: KubeClient) -> AsyncIterator[WorkspaceFactor
 
     yield create
     for path in created:
-        try:
+        with contextlib.suppress(NotFoundError):
             await kcp_client.delete(WORKSPACES, path.base_name, cluster=ROOT)
-        except NotFoundError:
-            pass
 
 
 @pytest.fixture

@@ -20,8 +20,12 @@ pytestmark = pytest.mark.e2e
 
 
 def _configmap(name: str, value: str) -> dict[str, object]:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"},
-            "data": {"owner": value}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": "default"},
+        "data": {"owner": value},
+    }
 
 
 async def test_two_workspaces_do_not_see_each_others_configmaps(
@@ -69,14 +73,18 @@ async def test_a_physical_cluster_stores_and_serves_a_deployment(physical_cluste
     assert version["gitVersion"].startswith("v1.")
 
 
-async def test_kcp_keeps_workspaces_and_objects_across_a_restart(tmp_path_factory: pytest.TempPathFactory) -> None:
+async def test_kcp_keeps_workspaces_and_objects_across_a_restart(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     server = KcpServer(tmp_path_factory.mktemp("kcp-restart"))
     await server.start()
     try:
         path = LogicalClusterPath(f"root:persist-{secrets.token_hex(3)}")
         async with KubeClient(server.access) as client:
             await ensure_workspace(client, path)
-            await client.create(CONFIGMAPS, _configmap("survivor", "before-restart"), cluster=path, namespace="default")
+            await client.create(
+                CONFIGMAPS, _configmap("survivor", "before-restart"), cluster=path, namespace="default"
+            )
         first_pid = server.process.pid if server.process else None
         await server.restart()
         assert server.process is not None
@@ -90,7 +98,8 @@ async def test_kcp_keeps_workspaces_and_objects_across_a_restart(tmp_path_factor
         await server.stop()
     assert first_pid is not None
     _assert_gone(first_pid)
-    assert server.process is not None and server.process.pid is not None
+    assert server.process is not None
+    assert server.process.pid is not None
     _assert_gone(server.process.pid)
 
 
@@ -103,7 +112,9 @@ async def test_stopping_a_physical_cluster_leaves_no_process(physical_clusters: 
         _assert_gone(pid)
 
 
-async def test_namespaces_are_served_in_a_fresh_workspace(kcp_client: KubeClient, workspace: LogicalClusterPath) -> None:
+async def test_namespaces_are_served_in_a_fresh_workspace(
+    kcp_client: KubeClient, workspace: LogicalClusterPath
+) -> None:
     listing = await kcp_client.list(NAMESPACES, cluster=workspace)
     assert "default" in {item["metadata"]["name"] for item in listing["items"]}
 

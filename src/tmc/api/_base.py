@@ -9,6 +9,7 @@ error located at the same field.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -34,15 +35,19 @@ QUALIFIED_NAME_PATTERN = (
     r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 )
 LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
-QUANTITY_PATTERN = (
-    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
-)
+_DECIMAL = r"(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
+QUANTITY_PATTERN = rf"^(\+|-)?{_DECIMAL}(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?{_DECIMAL}))?$"
 CONDITION_REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
 
 DNS_LABEL_MAX = 63
 DNS_SUBDOMAIN_MAX = 253
 QUALIFIED_NAME_MAX = 317  # optional 253-character prefix, "/", 63-character name
 LABEL_VALUE_MAX = 63
+
+
+def unwrap_text(text: str) -> str:
+    """Join the hard-wrapped lines of each paragraph of a docstring; keep blank lines between paragraphs."""
+    return re.sub(r"(?<!\n)\n(?!\n)", " ", text.strip())
 
 
 @dataclass(frozen=True)
@@ -80,12 +85,15 @@ def _add_cel_rules(schema: dict[str, Any], cls: type[Any]) -> None:
 
 
 class ApiModel(BaseModel):
-    """Base of every TMC API model: camelCase on the wire, snake_case in Python, unknown keys rejected."""
+    """Base of every TMC API model: camelCase on the wire, snake_case in Python, strict, closed."""
 
     model_config = ConfigDict(
         alias_generator=to_camel,
         populate_by_name=True,
         extra="forbid",
+        # Like the apiserver: "3" is not an integer and "true" is not a boolean.  Timestamps opt out
+        # (``Field(strict=False)``) so that RFC 3339 strings parse.
+        strict=True,
         json_schema_extra=_add_cel_rules,
     )
 
@@ -105,7 +113,9 @@ class ApiModel(BaseModel):
                 value = value.get(alias)
             errors.append(
                 InitErrorDetails(
-                    type=PydanticCustomError("cel_rule", "{message}", {"message": rule.message, "rule": rule.rule}),
+                    type=PydanticCustomError(
+                        "cel_rule", "{message}", {"message": rule.message, "rule": rule.rule}
+                    ),
                     loc=loc,
                     input=value,
                 )
@@ -185,5 +195,5 @@ def ListSet() -> Any:
 
 
 def Atomic() -> Any:
-    """``Annotated`` marker: a list replaced as a whole by server-side apply (``x-kubernetes-list-type: atomic``)."""
+    """``Annotated`` marker: a list that server-side apply replaces as a whole (list-type ``atomic``)."""
     return _ListType("atomic")

@@ -11,7 +11,9 @@ from rich.console import Console
 
 from tmc.errors import TMCError
 
-app = typer.Typer(help="TMC: place kcp tenants' workloads on physical Kubernetes clusters.", no_args_is_help=True)
+app = typer.Typer(
+    help="TMC: place kcp tenants' workloads on physical Kubernetes clusters.", no_args_is_help=True
+)
 console = Console(stderr=True)
 
 DEFAULT_STATE_DIR = Path.home() / ".cache" / "tmc" / "embedded"

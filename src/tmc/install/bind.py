@@ -7,13 +7,15 @@ and the API is served in the workspace. Idempotent: existing bindings are update
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from tmc.api import registry
-from tmc.errors import NotFoundError
+from tmc.errors import ApiError, NotFoundError
 from tmc.install.desired import TMC_WORKSPACE
 from tmc.kcp.paths import LogicalClusterPath
-from tmc.kcp.resources import API_BINDINGS, API_EXPORTS
+from tmc.kcp.resources import API_BINDINGS, API_EXPORTS, Resource, resource_of
 from tmc.kcp.rest import KubeClient
 from tmc.kcp.watching import wait_for_object
 
@@ -56,7 +58,9 @@ async def bind(client: KubeClient, workspace: LogicalClusterPath, *, timeout: fl
             export = await client.get(API_EXPORTS, export_name, cluster=TMC_WORKSPACE)
         except NotFoundError:
             raise NotFoundError(
-                404, "NotFound", f"APIExport {export_name} not found in {TMC_WORKSPACE}: run `tmc install` first"
+                404,
+                "NotFound",
+                f"APIExport {export_name} not found in {TMC_WORKSPACE}: run `tmc install` first",
             ) from None
         binding_name = BINDING_NAMES[export_name]
         await client.apply(
@@ -71,15 +75,12 @@ async def bind(client: KubeClient, workspace: LogicalClusterPath, *, timeout: fl
 async def _wait_served(client: KubeClient, workspace: LogicalClusterPath, timeout: float) -> None:
     """Bound precedes serving by a moment; wait on the resources themselves through a watch-backed get."""
     for resource in (*registry.WORKLOAD_RESOURCES, *registry.TMC_RESOURCES):
-        await wait_for_served(client, workspace, resource.resource, timeout)
+        await wait_for_served(client, workspace, resource_of(resource), timeout)
 
 
-async def wait_for_served(client: KubeClient, workspace: LogicalClusterPath, resource: Any, timeout: float) -> None:
-    import asyncio
-    import time
-
-    from tmc.errors import ApiError
-
+async def wait_for_served(
+    client: KubeClient, workspace: LogicalClusterPath, resource: Resource, timeout: float
+) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -27,7 +27,9 @@ class ClaimSpec:
 
 
 TMC_PERMISSION_CLAIMS: tuple[ClaimSpec, ...] = (
-    ClaimSpec("", "secrets", ("get", "list", "watch"), "read the kubeconfig Secret a ClusterRegistration names"),
+    ClaimSpec(
+        "", "secrets", ("get", "list", "watch"), "read the kubeconfig Secret a ClusterRegistration names"
+    ),
     ClaimSpec("", "namespaces", ("get", "list", "watch"), "follow the namespaces of placed workloads"),
     ClaimSpec("", "events", ("create", "patch", "update"), "report placement and health events to tenants"),
     ClaimSpec(
@@ -99,3 +101,22 @@ def expected_schema_names(plan: ExportPlan) -> dict[str, str]:
 
 def workspace() -> LogicalClusterPath:
     return TMC_WORKSPACE
+
+
+def claim_set(claims: list[dict[str, Any]]) -> set[tuple[str, str, frozenset[str], str]]:
+    """Permission claims compared by meaning: order of claims and of verbs does not matter."""
+    return {
+        (c.get("group", ""), c.get("resource", ""), frozenset(c.get("verbs", [])), c.get("identityHash", ""))
+        for c in claims
+    }
+
+
+def resource_set(resources: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    return {(item.get("group", ""), item.get("name", ""), item.get("schema", "")) for item in resources}
+
+
+def export_matches(current: dict[str, Any], desired: dict[str, Any]) -> bool:
+    spec, want = current.get("spec", {}), desired["spec"]
+    return resource_set(spec.get("resources", [])) == resource_set(want["resources"]) and claim_set(
+        spec.get("permissionClaims", [])
+    ) == claim_set(want.get("permissionClaims", []))

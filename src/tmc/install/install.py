@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tmc.errors import ConflictError, NotFoundError
-from tmc.install.desired import TMC_WORKSPACE, ExportPlan, export_body, export_plans
+from tmc.install.desired import TMC_WORKSPACE, ExportPlan, export_body, export_matches, export_plans
 from tmc.kcp.resources import API_EXPORTS, API_RESOURCE_SCHEMAS
 from tmc.kcp.rest import KubeClient
 from tmc.kcp.watching import wait_for_object
@@ -73,27 +73,10 @@ async def _ensure_export(
     except NotFoundError:
         created = await client.create(API_EXPORTS, desired, cluster=TMC_WORKSPACE)
         return "created", created
-    if _export_matches(current, desired):
+    if export_matches(current, desired):
         return "unchanged", current
     applied = await client.apply(API_EXPORTS, desired, field_manager=FIELD_MANAGER, cluster=TMC_WORKSPACE)
     return "updated", applied
-
-
-def _export_matches(current: dict[str, Any], desired: dict[str, Any]) -> bool:
-    spec, want = current.get("spec", {}), desired["spec"]
-
-    def resources(items: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
-        return {(item.get("group", ""), item["name"], item["schema"]) for item in items}
-
-    def claims(items: list[dict[str, Any]]) -> set[tuple[str, str, frozenset[str], str]]:
-        return {
-            (item.get("group", ""), item["resource"], frozenset(item.get("verbs", [])), item.get("identityHash", ""))
-            for item in items
-        }
-
-    return resources(spec.get("resources", [])) == resources(want["resources"]) and claims(
-        spec.get("permissionClaims", [])
-    ) == claims(want.get("permissionClaims", []))
 
 
 async def _identity_hash(client: KubeClient, name: str, export: dict[str, Any], timeout: float) -> str:
@@ -109,4 +92,3 @@ async def _identity_hash(client: KubeClient, name: str, export: dict[str, Any], 
         timeout=timeout,
     )
     return str(ready["status"]["identityHash"])
-

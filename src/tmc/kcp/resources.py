@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from tmc.api.registry import ResourceInfo
 from tmc.kcp.paths import LogicalClusterPath
 
 
@@ -62,3 +63,8 @@ API_BINDINGS = Resource("apis.kcp.io", "v1alpha2", "apibindings", "APIBinding", 
 API_RESOURCE_SCHEMAS = Resource(
     "apis.kcp.io", "v1alpha1", "apiresourceschemas", "APIResourceSchema", namespaced=False
 )
+
+
+def resource_of(info: ResourceInfo) -> Resource:
+    """The REST coordinates of a TMC-defined kind."""
+    return Resource(info.group, info.version, info.plural, info.kind, namespaced=info.namespaced)

@@ -106,7 +106,9 @@ class KubeClient:
                 timeout=request_timeout,
             )
         except httpx.HTTPError as exc:
-            raise TransportError(0, "Unreachable", f"{method} {self.access.server}: {type(exc).__name__}: {exc}") from exc
+            raise TransportError(
+                0, "Unreachable", f"{method} {self.access.server}: {type(exc).__name__}: {exc}"
+            ) from exc
         if response.status_code >= 400:
             raise _error_from_response(response.status_code, response.content, method, path)
         if not response.content:
@@ -118,7 +120,8 @@ class KubeClient:
         """For health endpoints (/readyz): status and text, without raising on non-2xx."""
         try:
             response = await self._http.get(
-                path.lstrip("/"), timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else httpx.Timeout(timeout)
+                path.lstrip("/"),
+                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else httpx.Timeout(timeout),
             )
         except httpx.HTTPError as exc:
             raise TransportError(0, "Unreachable", f"GET {path}: {type(exc).__name__}: {exc}") from exc
@@ -127,7 +130,11 @@ class KubeClient:
     # Typed-resource helpers; `cluster=None` means the client's own base URL already names the cluster.
 
     async def get(
-        self, resource: Resource, name: str, *, cluster: LogicalClusterPath | None = None,
+        self,
+        resource: Resource,
+        name: str,
+        *,
+        cluster: LogicalClusterPath | None = None,
         namespace: str | None = None,
     ) -> JSON:
         return await self.request("GET", resource.path(cluster, namespace=namespace, name=name))
@@ -147,17 +154,27 @@ class KubeClient:
         return await self.request("GET", resource.path(cluster, namespace=namespace), params=query)
 
     async def create(
-        self, resource: Resource, body: JSON, *, cluster: LogicalClusterPath | None = None,
+        self,
+        resource: Resource,
+        body: JSON,
+        *,
+        cluster: LogicalClusterPath | None = None,
         namespace: str | None = None,
     ) -> JSON:
         return await self.request("POST", resource.path(cluster, namespace=namespace), body=body)
 
     async def replace(
-        self, resource: Resource, body: JSON, *, cluster: LogicalClusterPath | None = None,
+        self,
+        resource: Resource,
+        body: JSON,
+        *,
+        cluster: LogicalClusterPath | None = None,
         subresource: str | None = None,
     ) -> JSON:
         metadata = body["metadata"]
-        path = resource.path(cluster, namespace=metadata.get("namespace"), name=metadata["name"], subresource=subresource)
+        path = resource.path(
+            cluster, namespace=metadata.get("namespace"), name=metadata["name"], subresource=subresource
+        )
         return await self.request("PUT", path, body=body)
 
     async def apply(
@@ -172,7 +189,9 @@ class KubeClient:
     ) -> JSON:
         """Server-side apply: the server merges our intent and keeps other managers' fields."""
         metadata = body["metadata"]
-        path = resource.path(cluster, namespace=metadata.get("namespace"), name=metadata["name"], subresource=subresource)
+        path = resource.path(
+            cluster, namespace=metadata.get("namespace"), name=metadata["name"], subresource=subresource
+        )
         params: dict[str, str | int | bool] = {"fieldManager": field_manager}
         if force:
             params["force"] = True
@@ -192,13 +211,21 @@ class KubeClient:
         return await self.request("PATCH", path, body=patch, content_type=MERGE_PATCH)
 
     async def delete(
-        self, resource: Resource, name: str, *, cluster: LogicalClusterPath | None = None,
+        self,
+        resource: Resource,
+        name: str,
+        *,
+        cluster: LogicalClusterPath | None = None,
         namespace: str | None = None,
     ) -> JSON:
         return await self.request("DELETE", resource.path(cluster, namespace=namespace, name=name))
 
     async def watch(
-        self, path: str, *, resource_version: str, params: Mapping[str, str | int | bool] | None = None,
+        self,
+        path: str,
+        *,
+        resource_version: str,
+        params: Mapping[str, str | int | bool] | None = None,
         timeout_seconds: int = 300,
     ) -> AsyncIterator[JSON]:
         """Stream watch events (dicts with ``type`` and ``object``) from ``resource_version`` on.
@@ -214,7 +241,9 @@ class KubeClient:
         }
         try:
             async with self._http.stream(
-                "GET", path.lstrip("/"), params=_encode_params(query),
+                "GET",
+                path.lstrip("/"),
+                params=_encode_params(query),
                 timeout=httpx.Timeout(timeout_seconds + 30, connect=10.0),
             ) as response:
                 if response.status_code >= 400:
@@ -238,4 +267,6 @@ class KubeClient:
 def _encode_params(params: Mapping[str, str | int | bool] | None) -> dict[str, str] | None:
     if params is None:
         return None
-    return {key: (str(value).lower() if isinstance(value, bool) else str(value)) for key, value in params.items()}
+    return {
+        key: (str(value).lower() if isinstance(value, bool) else str(value)) for key, value in params.items()
+    }

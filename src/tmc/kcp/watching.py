@@ -33,7 +33,9 @@ async def wait_for_object(
             try:
                 last = await client.get(resource, name, cluster=cluster, namespace=namespace)
             except NotFoundError:
-                listing = await client.list(resource, cluster=cluster, namespace=namespace, params={"limit": 1})
+                listing = await client.list(
+                    resource, cluster=cluster, namespace=namespace, params={"limit": 1}
+                )
                 version = listing["metadata"]["resourceVersion"]
             else:
                 if predicate(last):
@@ -55,4 +57,6 @@ async def wait_for_object(
         return await asyncio.wait_for(run(), timeout)
     except TimeoutError:
         state = last.get("status", {}) if last else "not found"
-        raise TimeoutError(f"{resource.kind} {name} in {cluster}: condition not met within {timeout:.0f}s; last status: {state}") from None
+        raise TimeoutError(
+            f"{resource.kind} {name} in {cluster}: condition not met within {timeout:.0f}s; last status: {state}"
+        ) from None

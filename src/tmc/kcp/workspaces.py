@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from tmc.errors import ConflictError
 from tmc.kcp.paths import LogicalClusterPath
 from tmc.kcp.resources import WORKSPACES
@@ -28,15 +30,17 @@ async def ensure_workspace(
     }
     if workspace_type:
         body["spec"]["type"] = {"name": workspace_type, "path": "root"}
-    try:
+    with contextlib.suppress(ConflictError):
         await client.create(WORKSPACES, body, cluster=parent)
-    except ConflictError:
-        pass
-    return await wait_for_object(client, WORKSPACES, path.base_name, _is_ready, cluster=parent, timeout=timeout)
+    return await wait_for_object(
+        client, WORKSPACES, path.base_name, _is_ready, cluster=parent, timeout=timeout
+    )
 
 
 def logical_cluster_name(workspace: JSON) -> str:
     """The logical cluster behind a workspace (what ``kcp.io/cluster`` annotations carry)."""
     spec = workspace.get("spec", {})
-    name = spec.get("cluster") or workspace.get("metadata", {}).get("annotations", {}).get("internal.tenancy.kcp.io/cluster", "")
+    name = spec.get("cluster") or workspace.get("metadata", {}).get("annotations", {}).get(
+        "internal.tenancy.kcp.io/cluster", ""
+    )
     return str(name)

@@ -76,14 +76,20 @@ class KcpServer:
         ]
         self._process = ManagedProcess("kcp", argv, self.root_dir / "kcp.log")
         await self._process.start()
-        await wait_until(self._process, self._kubeconfig_written, what="admin.kubeconfig", timeout=self.start_timeout)
+        await wait_until(
+            self._process, self._kubeconfig_written, what="admin.kubeconfig", timeout=self.start_timeout
+        )
         generated = load_kubeconfig(self.root_dir / "admin.kubeconfig", context="base")
         base = ClusterAccess(server=self.url, ca_data=generated.ca_data, token=token)
         self._access = base
         self.admin_kubeconfig_path.touch(mode=0o600)
-        self.admin_kubeconfig_path.write_text(base.with_server(self.url + ROOT.url_prefix).to_kubeconfig_yaml("kcp-root"))
+        self.admin_kubeconfig_path.write_text(
+            base.with_server(self.url + ROOT.url_prefix).to_kubeconfig_yaml("kcp-root")
+        )
         async with KubeClient(base, timeout=10) as client:
-            await wait_until(self._process, lambda: http_ok(client, "/readyz"), what="/readyz", timeout=self.start_timeout)
+            await wait_until(
+                self._process, lambda: http_ok(client, "/readyz"), what="/readyz", timeout=self.start_timeout
+            )
             # /readyz can pass before the tenancy API is served in root; kcp's own e2e waits for both.
             await wait_until(
                 self._process,
@@ -102,4 +108,3 @@ class KcpServer:
     async def restart(self) -> None:
         await self.stop()
         await self.start()
-

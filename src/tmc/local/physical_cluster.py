@@ -80,7 +80,12 @@ class PhysicalCluster:
         )
         await self._etcd.start()
         async with KubeClient(ClusterAccess(server=client_url), timeout=5) as client:
-            await wait_until(self._etcd, lambda: http_ok(client, "/health"), what="etcd /health", timeout=self.start_timeout)
+            await wait_until(
+                self._etcd,
+                lambda: http_ok(client, "/health"),
+                what="etcd /health",
+                timeout=self.start_timeout,
+            )
 
     async def start_apiserver(self) -> None:
         if self.apiserver_running:
@@ -113,7 +118,10 @@ class PhysicalCluster:
         await self._apiserver.start()
         async with KubeClient(self.access, timeout=5) as client:
             await wait_until(
-                self._apiserver, lambda: http_ok(client, "/readyz"), what="kube-apiserver /readyz", timeout=self.start_timeout
+                self._apiserver,
+                lambda: http_ok(client, "/readyz"),
+                what="kube-apiserver /readyz",
+                timeout=self.start_timeout,
             )
 
     async def stop_apiserver(self) -> None:
@@ -127,4 +135,3 @@ class PhysicalCluster:
 
     def pids(self) -> list[int]:
         return [p.pid for p in (self._etcd, self._apiserver) if p is not None and p.running and p.pid]
-

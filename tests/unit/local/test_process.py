@@ -15,7 +15,9 @@ async def never_ready() -> bool:
 
 
 async def test_a_server_that_exits_is_reported_with_its_last_log_lines(tmp_path: Path) -> None:
-    process = ManagedProcess("fake-server", ["sh", "-c", "echo listening failed: port in use; exit 3"], tmp_path / "log")
+    process = ManagedProcess(
+        "fake-server", ["sh", "-c", "echo listening failed: port in use; exit 3"], tmp_path / "log"
+    )
     await process.start()
     with pytest.raises(LocalServerError) as caught:
         await wait_until(process, never_ready, what="/readyz", timeout=30)

@@ -1,0 +1,273 @@
+"""Registry of the resources TMC defines or serves, and their CRD / APIResourceSchema renderings.
+
+``TMC_RESOURCES`` are the kinds of the ``tmc.kcp.io`` APIExport; ``WORKLOAD_RESOURCES`` the workload
+kinds kcp does not serve itself, exported as ``kubernetes``.  Both exports live in ``root:tmc``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Literal
+
+from tmc.api._base import ApiModel
+from tmc.api.cluster_registration import ClusterRegistration
+from tmc.api.constants import CATEGORY, CONDITION_READY, CONDITION_SCHEDULED, GROUP, VERSION
+from tmc.api.constants import EXPORT_NAME as EXPORT_NAME
+from tmc.api.constants import WORKLOADS_EXPORT_NAME as WORKLOADS_EXPORT_NAME
+from tmc.api.schema import object_schema
+from tmc.api.workload_placement import WorkloadPlacement
+from tmc.api.workloads import Deployment
+
+Scope = Literal["Cluster", "Namespaced"]
+
+
+@dataclass(frozen=True)
+class PrinterColumn:
+    """One ``additionalPrinterColumns`` entry (a ``kubectl get`` column)."""
+
+    name: str
+    type: Literal["string", "integer", "number", "boolean", "date"]
+    json_path: str
+    description: str = ""
+    priority: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "type": self.type, "jsonPath": self.json_path}
+        if self.description:
+            out["description"] = self.description
+        if self.priority:
+            out["priority"] = self.priority
+        return out
+
+
+@dataclass(frozen=True)
+class ScaleSubresource:
+    """The ``scale`` subresource: where replicas and the serialized selector live."""
+
+    spec_replicas_path: str
+    status_replicas_path: str
+    label_selector_path: str | None = None
+
+    def to_dict(self) -> dict[str, str]:
+        out = {"specReplicasPath": self.spec_replicas_path, "statusReplicasPath": self.status_replicas_path}
+        if self.label_selector_path is not None:
+            out["labelSelectorPath"] = self.label_selector_path
+        return out
+
+
+AGE_COLUMN = PrinterColumn("Age", "date", ".metadata.creationTimestamp")
+
+
+@dataclass(frozen=True)
+class ResourceInfo:
+    """One resource: its names, scope, model and how to render it for Kubernetes and kcp."""
+
+    group: str
+    version: str
+    kind: str
+    plural: str
+    singular: str
+    scope: Scope
+    model: type[ApiModel] = field(repr=False)
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    printer_columns: tuple[PrinterColumn, ...] = ()
+    scale: ScaleSubresource | None = None
+    crd_allowed: bool = True
+    """Whether a CRD may define it (false for built-in Kubernetes groups such as ``apps``)."""
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def list_kind(self) -> str:
+        return f"{self.kind}List"
+
+    @property
+    def namespaced(self) -> bool:
+        return self.scope == "Namespaced"
+
+    @property
+    def group_resource(self) -> str:
+        """``<plural>.<group>``: the CRD name and the suffix of the APIResourceSchema name."""
+        return f"{self.plural}.{self.group or 'core'}"
+
+    def openapi_schema(self) -> dict[str, Any]:
+        """The structural ``openAPIV3Schema`` of the kind."""
+        return copy.deepcopy(_object_schema(self.model))
+
+    def names(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "listKind": self.list_kind,
+            "plural": self.plural,
+            "singular": self.singular,
+        }
+        if self.short_names:
+            out["shortNames"] = list(self.short_names)
+        if self.categories:
+            out["categories"] = list(self.categories)
+        return out
+
+    def subresources(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": {}}
+        if self.scale is not None:
+            out["scale"] = self.scale.to_dict()
+        return out
+
+    def _version(self) -> dict[str, Any]:
+        return {
+            "name": self.version,
+            "served": True,
+            "storage": True,
+            "subresources": self.subresources(),
+            "additionalPrinterColumns": [column.to_dict() for column in self.printer_columns],
+        }
+
+    def crd(self) -> dict[str, Any]:
+        """An ``apiextensions.k8s.io/v1`` CustomResourceDefinition."""
+        if not self.crd_allowed:
+            raise ValueError(
+                f"{self.kind}.{self.group} is a built-in Kubernetes kind: physical clusters serve it and"
+                " a CRD cannot define it (use to_api_resource_schema for kcp)"
+            )
+        version = {**self._version(), "schema": {"openAPIV3Schema": self.openapi_schema()}}
+        return {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": self.group_resource},
+            "spec": {"group": self.group, "names": self.names(), "scope": self.scope, "versions": [version]},
+        }
+
+    def api_resource_schema_spec(self) -> dict[str, Any]:
+        """The ``spec`` of the kcp APIResourceSchema (its hash names the object)."""
+        version = {**self._version(), "schema": self.openapi_schema()}
+        return {"group": self.group, "names": self.names(), "scope": self.scope, "versions": [version]}
+
+    def api_resource_schema_name(self) -> str:
+        """``<prefix>.<plural>.<group>``; the prefix changes whenever the schema spec changes."""
+        return f"{schema_prefix(self.api_resource_schema_spec())}.{self.group_resource}"
+
+    def api_resource_schema(self) -> dict[str, Any]:
+        """A kcp ``apis.kcp.io/v1alpha1`` APIResourceSchema; immutable in kcp, hence content-named."""
+        spec = self.api_resource_schema_spec()
+        return {
+            "apiVersion": "apis.kcp.io/v1alpha1",
+            "kind": "APIResourceSchema",
+            "metadata": {"name": f"{schema_prefix(spec)}.{self.group_resource}"},
+            "spec": spec,
+        }
+
+
+@cache
+def _object_schema(model: type[ApiModel]) -> dict[str, Any]:
+    return object_schema(model)
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no whitespace: equal data, equal text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def schema_prefix(spec: dict[str, Any]) -> str:
+    """``v`` plus the first 10 hex digits of the SHA-256 of the canonical JSON of ``spec``."""
+    return "v" + hashlib.sha256(canonical_json(spec).encode()).hexdigest()[:10]
+
+
+CLUSTER_REGISTRATION = ResourceInfo(
+    group=GROUP,
+    version=VERSION,
+    kind="ClusterRegistration",
+    plural="clusterregistrations",
+    singular="clusterregistration",
+    scope="Cluster",
+    model=ClusterRegistration,
+    short_names=("creg",),
+    categories=(CATEGORY,),
+    printer_columns=(
+        PrinterColumn("Location", "string", ".spec.location", "Logical location of the cluster."),
+        PrinterColumn(
+            "Ready",
+            "string",
+            f'.status.conditions[?(@.type=="{CONDITION_READY}")].status',
+            "Whether the cluster is reachable and heartbeating.",
+        ),
+        PrinterColumn("Version", "string", ".status.kubernetesVersion", "Kubernetes version of the cluster."),
+        AGE_COLUMN,
+    ),
+)
+
+WORKLOAD_PLACEMENT = ResourceInfo(
+    group=GROUP,
+    version=VERSION,
+    kind="WorkloadPlacement",
+    plural="workloadplacements",
+    singular="workloadplacement",
+    scope="Namespaced",
+    model=WorkloadPlacement,
+    short_names=("wp",),
+    categories=(CATEGORY,),
+    printer_columns=(
+        PrinterColumn("Strategy", "string", ".spec.strategy", "Placement strategy."),
+        PrinterColumn("Selected", "string", ".status.selectedClusters", "Clusters chosen for the workloads."),
+        PrinterColumn(
+            "Scheduled",
+            "string",
+            f'.status.conditions[?(@.type=="{CONDITION_SCHEDULED}")].status',
+            "Whether every selected workload has enough clusters.",
+        ),
+        AGE_COLUMN,
+    ),
+)
+
+DEPLOYMENT = ResourceInfo(
+    group="apps",
+    version="v1",
+    kind="Deployment",
+    plural="deployments",
+    singular="deployment",
+    scope="Namespaced",
+    model=Deployment,
+    short_names=("deploy",),
+    categories=("all",),
+    printer_columns=(
+        PrinterColumn("Desired", "integer", ".spec.replicas", "Desired replicas in total."),
+        PrinterColumn("Ready", "integer", ".status.readyReplicas", "Ready replicas across all clusters."),
+        PrinterColumn("Available", "integer", ".status.availableReplicas", "Available replicas."),
+        AGE_COLUMN,
+    ),
+    scale=ScaleSubresource(".spec.replicas", ".status.replicas", ".status.selector"),
+    crd_allowed=False,
+)
+
+TMC_RESOURCES: tuple[ResourceInfo, ...] = (CLUSTER_REGISTRATION, WORKLOAD_PLACEMENT)
+"""The kinds of the ``tmc.kcp.io`` APIExport."""
+
+WORKLOAD_RESOURCES: tuple[ResourceInfo, ...] = (DEPLOYMENT,)
+"""Workload kinds kcp does not serve itself, exported as ``kubernetes`` from ``root:tmc``."""
+
+ALL_RESOURCES: tuple[ResourceInfo, ...] = TMC_RESOURCES + WORKLOAD_RESOURCES
+
+
+def get_resource(kind: str) -> ResourceInfo:
+    """The registered resource of ``kind`` (e.g. ``"WorkloadPlacement"``)."""
+    for info in ALL_RESOURCES:
+        if info.kind == kind:
+            return info
+    known = ", ".join(info.kind for info in ALL_RESOURCES)
+    raise KeyError(f"unknown kind {kind!r}; known kinds: {known}")
+
+
+def to_crd(kind: str) -> dict[str, Any]:
+    """The ``apiextensions.k8s.io/v1`` CRD of a TMC kind."""
+    return get_resource(kind).crd()
+
+
+def to_api_resource_schema(kind: str) -> dict[str, Any]:
+    """The kcp ``APIResourceSchema`` of a TMC or workload kind, named ``v<hash>.<plural>.<group>``."""
+    return get_resource(kind).api_resource_schema()

@@ -1,0 +1,151 @@
+"""A controller: one work queue of object keys and N workers that call one reconciler.
+
+The worker loop is written once here so that no controller copies it (kcp hand-copies one per
+controller). Per-key serialisation comes from the queue: a key is never handed to two workers at once,
+and events that arrive while it is being reconciled collapse into one more reconcile afterwards.
+
+Shutdown is graceful: ``shutdown()`` stops handing out keys, lets in-flight reconciles finish for up to
+``grace_period`` seconds, then cancels what is left. ``CancelledError`` is never swallowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from tmc.errors import TerminalError
+from tmc.runtime.keys import ObjectKey, key_of
+from tmc.runtime.logcontext import ReconcileContext, get_logger, reconcile_context
+from tmc.runtime.metrics import RuntimeMetrics
+from tmc.runtime.queue import Clock, ExponentialBackoff, Timers, WorkQueue
+from tmc.runtime.reconciler import Reconciler
+
+log = get_logger(__name__)
+
+SUCCESS, REQUEUE, ERROR, TERMINAL = "success", "requeue", "error", "terminal"
+
+
+class Controller:
+    def __init__(
+        self,
+        name: str,
+        reconciler: Reconciler,
+        *,
+        workers: int = 1,
+        metrics: RuntimeMetrics | None = None,
+        backoff: ExponentialBackoff[ObjectKey] | None = None,
+        clock: Clock | None = None,
+        timers: Timers | None = None,
+    ) -> None:
+        if workers < 1:
+            raise ValueError(f"controller {name}: workers must be >= 1, got {workers}")
+        self.name = name
+        self.reconciler = reconciler
+        self.workers = workers
+        self.metrics = metrics if metrics is not None else RuntimeMetrics()
+        self._clock = clock
+        self.queue: WorkQueue[ObjectKey] = WorkQueue(
+            backoff=backoff, metrics=self.metrics.queue_metrics(name), clock=clock, timers=timers
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        self._reconcile_total = self.metrics.reconcile_total
+        self._errors_total = self.metrics.reconcile_errors_total.labels(name)
+        self._duration = self.metrics.reconcile_duration_seconds.labels(name)
+
+    # -- feeding --------------------------------------------------------------------------------------
+
+    def enqueue(self, key: ObjectKey) -> None:
+        self.queue.add(key)
+
+    def enqueue_after(self, key: ObjectKey, delay: float) -> None:
+        self.queue.add_after(key, delay)
+
+    def enqueue_object(self, obj: Mapping[str, Any]) -> None:
+        """For informer handlers that reconcile the object itself."""
+        self.queue.add(key_of(obj))
+
+    # -- running --------------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return any(not task.done() for task in self._tasks)
+
+    def start(self) -> None:
+        if self._tasks:
+            raise RuntimeError(f"controller {self.name} already started")
+        if self.queue.shutting_down:
+            raise RuntimeError(f"controller {self.name} was shut down; create a new one")
+        self._tasks = [
+            asyncio.create_task(self._worker(), name=f"{self.name}-worker-{index}")
+            for index in range(self.workers)
+        ]
+        log.info("controller %s started with %d workers", self.name, self.workers)
+
+    async def shutdown(self, grace_period: float = 30.0) -> None:
+        """Stop taking keys; wait up to ``grace_period`` s for in-flight reconciles, then cancel them."""
+        self.queue.shutdown()
+        tasks = [task for task in self._tasks if not task.done()]
+        if not tasks:
+            return
+        try:
+            _, pending = await asyncio.wait(tasks, timeout=grace_period)
+        except asyncio.CancelledError:
+            for task in tasks:
+                task.cancel()
+            raise
+        if pending:
+            log.warning("controller %s: %d reconciles still running after %.1fs; cancelling",
+                        self.name, len(pending), grace_period)
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending)
+        log.info("controller %s stopped", self.name)
+
+    async def _worker(self) -> None:
+        while True:
+            key = await self.queue.get()
+            if key is None:
+                return
+            try:
+                await self._process(key)
+            finally:
+                self.queue.done(key)
+
+    async def _process(self, key: ObjectKey) -> None:
+        context = ReconcileContext(self.name, key, secrets.token_hex(4))
+        with reconcile_context(context):
+            started = self._now()
+            try:
+                result = await self.reconciler.reconcile(key)
+            except TerminalError as exc:
+                # Retrying cannot fix it (e.g. an invalid spec the user must change): count it and move on.
+                self.queue.forget(key)
+                self._record(TERMINAL, started)
+                log.error("reconcile failed permanently, not retrying: %s", exc)
+                return
+            except Exception:
+                self.queue.add_rate_limited(key)
+                self._record(ERROR, started)
+                log.exception("reconcile failed; retry %d scheduled", self.queue.num_requeues(key))
+                return
+            self.queue.forget(key)
+            if result.requeue_after is not None:
+                self.queue.add_after(key, result.requeue_after)
+                self._record(REQUEUE, started)
+                log.debug("reconciled; requeue after %.3fs", result.requeue_after)
+            else:
+                self._record(SUCCESS, started)
+                log.debug("reconciled")
+
+    def _record(self, result: str, started: float) -> None:
+        self._reconcile_total.labels(self.name, result).inc()
+        if result in (ERROR, TERMINAL):
+            self._errors_total.inc()
+        self._duration.observe(max(0.0, self._now() - started))
+
+    def _now(self) -> float:
+        if self._clock is None:
+            self._clock = asyncio.get_running_loop().time
+        return self._clock()
