@@ -19,13 +19,14 @@ from tmc.local.physical_cluster import PhysicalCluster
 
 pytestmark = pytest.mark.e2e
 
+TENANT_USERS = ("tenant-a", "tenant-b")
 WorkspaceFactory = Callable[[str], Awaitable[LogicalClusterPath]]
 ClusterFactory = Callable[[str], Awaitable[PhysicalCluster]]
 
 
 @pytest.fixture(scope="session")
 async def kcp(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[KcpServer]:
-    server = KcpServer(tmp_path_factory.mktemp("kcp"))
+    server = KcpServer(tmp_path_factory.mktemp("kcp"), users=TENANT_USERS)
     await server.start()
     yield server
     await server.stop()

@@ -82,9 +82,7 @@ async def test_kcp_keeps_workspaces_and_objects_across_a_restart(
         path = LogicalClusterPath(f"root:persist-{secrets.token_hex(3)}")
         async with KubeClient(server.access) as client:
             await ensure_workspace(client, path)
-            await client.create(
-                CONFIGMAPS, _configmap("survivor", "before-restart"), cluster=path, namespace="default"
-            )
+            await client.create(CONFIGMAPS, _configmap("survivor", "before-restart"), cluster=path, namespace="default")
         first_pid = server.process.pid if server.process else None
         await server.restart()
         assert server.process is not None

@@ -9,11 +9,12 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from tmc.errors import TMCError
+from tmc.errors import ConfigError, TMCError
+from tmc.kcp.kubeconfig import load_kubeconfig
+from tmc.kcp.paths import LogicalClusterPath, base_url
+from tmc.kcp.rest import KubeClient
 
-app = typer.Typer(
-    help="TMC: place kcp tenants' workloads on physical Kubernetes clusters.", no_args_is_help=True
-)
+app = typer.Typer(help="TMC: place kcp tenants' workloads on physical Kubernetes clusters.", no_args_is_help=True)
 console = Console(stderr=True)
 
 DEFAULT_STATE_DIR = Path.home() / ".cache" / "tmc" / "embedded"
@@ -38,6 +39,80 @@ def up(
 
     names = tuple(f"cluster-{index + 1}" for index in range(clusters))
     _run(run_embedded(state_dir, names, tenant, console))
+
+
+KUBECONFIG_OPTION = typer.Option(
+    None, "--kubeconfig", envvar="KUBECONFIG", help="kcp admin kubeconfig (any workspace URL of the server)."
+)
+
+
+def _kcp_client(kubeconfig: Path | None) -> KubeClient:
+    """A client at kcp's base URL: commands address workspaces by path themselves."""
+    if kubeconfig is None:
+        embedded = DEFAULT_STATE_DIR / "kcp" / "tmc-admin.kubeconfig"
+        if not embedded.exists():
+            raise ConfigError("no kubeconfig: pass --kubeconfig or set KUBECONFIG (or run `tmc up` first)")
+        kubeconfig = embedded
+    access = load_kubeconfig(kubeconfig)
+    return KubeClient(access.with_server(base_url(access.server)))
+
+
+@app.command()
+def install(kubeconfig: Path | None = KUBECONFIG_OPTION) -> None:
+    """Create or upgrade workspace root:tmc with TMC's APIResourceSchemas and APIExports (idempotent)."""
+    from tmc.install.install import install as run_install
+
+    async def run() -> None:
+        async with _kcp_client(kubeconfig) as client:
+            report = await run_install(client)
+        for what, outcome in report.changes:
+            typer.echo(f"{outcome:>9}  {what}")
+
+    _run(run())
+
+
+@app.command()
+def bind(
+    workspace: str = typer.Argument(..., help="Tenant workspace path, e.g. root:acme."),
+    kubeconfig: Path | None = KUBECONFIG_OPTION,
+) -> None:
+    """Bind a tenant workspace to TMC's exports, accepting their permission claims; waits until served."""
+    from tmc.install.bind import bind as run_bind
+
+    async def run() -> None:
+        path = LogicalClusterPath.parse(workspace)
+        async with _kcp_client(kubeconfig) as client:
+            bound = await run_bind(client, path)
+        typer.echo(f"{workspace}: bound {', '.join(bound)}")
+
+    _run(run())
+
+
+@app.command()
+def controller(
+    kubeconfig: Path | None = KUBECONFIG_OPTION,
+    health_port: int = typer.Option(8080, envvar="TMC_HEALTH_PORT", help="Port of /metrics, /healthz, /readyz."),
+    health_host: str = typer.Option("127.0.0.1", envvar="TMC_HEALTH_HOST"),
+    leader_election: bool = typer.Option(True, help="Elect one active replica through a Lease in root:tmc."),
+    resync_period: float = typer.Option(60.0, envvar="TMC_RESYNC_PERIOD", help="Seconds between full resyncs."),
+    log_level: str = typer.Option("INFO", envvar="TMC_LOG_LEVEL"),
+) -> None:
+    """Run the TMC controllers until SIGTERM/Ctrl-C."""
+    import logging
+
+    from tmc.controllers.run import ControllerOptions, run_controllers
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    options = ControllerOptions(
+        health_host=health_host, health_port=health_port, leader_election=leader_election, resync_period=resync_period
+    )
+
+    async def run() -> None:
+        async with _kcp_client(kubeconfig) as client:
+            access = client.access
+        await run_controllers(access, options)
+
+    _run(run())
 
 
 @app.command()

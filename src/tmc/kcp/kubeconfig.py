@@ -92,9 +92,7 @@ def _data(section: dict[str, Any], key: str, source: str, base_dir: Path | None)
             raise ConfigError(f"{source}: field {key}-data is not valid base64") from exc
     if key in section:
         if base_dir is None:
-            raise ConfigError(
-                f"{source}: field {key} refers to a file, which is not allowed here; use {key}-data"
-            )
+            raise ConfigError(f"{source}: field {key} refers to a file, which is not allowed here; use {key}-data")
         return (base_dir / str(section[key])).read_bytes()
     return None
 

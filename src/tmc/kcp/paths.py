@@ -56,3 +56,9 @@ class LogicalClusterPath:
 
 ROOT = LogicalClusterPath("root")
 ALL_CLUSTERS = LogicalClusterPath(WILDCARD)
+
+
+def base_url(server: str) -> str:
+    """kcp's base URL from any workspace URL (``https://host:6443/clusters/root`` -> ``https://host:6443``)."""
+    head, sep, _ = server.partition("/clusters/")
+    return head if sep else server.rstrip("/")

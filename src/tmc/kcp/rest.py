@@ -267,6 +267,4 @@ class KubeClient:
 def _encode_params(params: Mapping[str, str | int | bool] | None) -> dict[str, str] | None:
     if params is None:
         return None
-    return {
-        key: (str(value).lower() if isinstance(value, bool) else str(value)) for key, value in params.items()
-    }
+    return {key: (str(value).lower() if isinstance(value, bool) else str(value)) for key, value in params.items()}

@@ -33,9 +33,7 @@ async def wait_for_object(
             try:
                 last = await client.get(resource, name, cluster=cluster, namespace=namespace)
             except NotFoundError:
-                listing = await client.list(
-                    resource, cluster=cluster, namespace=namespace, params={"limit": 1}
-                )
+                listing = await client.list(resource, cluster=cluster, namespace=namespace, params={"limit": 1})
                 version = listing["metadata"]["resourceVersion"]
             else:
                 if predicate(last):

@@ -32,9 +32,7 @@ async def ensure_workspace(
         body["spec"]["type"] = {"name": workspace_type, "path": "root"}
     with contextlib.suppress(ConflictError):
         await client.create(WORKSPACES, body, cluster=parent)
-    return await wait_for_object(
-        client, WORKSPACES, path.base_name, _is_ready, cluster=parent, timeout=timeout
-    )
+    return await wait_for_object(client, WORKSPACES, path.base_name, _is_ready, cluster=parent, timeout=timeout)
 
 
 def logical_cluster_name(workspace: JSON) -> str:

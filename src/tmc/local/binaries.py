@@ -44,9 +44,7 @@ def ensure_binaries() -> Binaries:
             raise LocalServerError(f"cannot build server binaries: {script} not found (set TMC_REPO_ROOT)")
         result = subprocess.run([str(script), "--print"], stdout=subprocess.PIPE, text=True, check=False)
         if result.returncode != 0:
-            raise LocalServerError(
-                f"{script} failed with exit code {result.returncode}; see its output above"
-            )
+            raise LocalServerError(f"{script} failed with exit code {result.returncode}; see its output above")
         for line in result.stdout.splitlines():
             name, _, built = line.partition("=")
             paths.setdefault(name, Path(built))

@@ -16,9 +16,7 @@ from tmc.kcp.workspaces import ensure_workspace
 from tmc.local.environment import LocalEnvironment
 
 
-async def run_embedded(
-    state_dir: Path, cluster_names: tuple[str, ...], tenant: str, console: Console
-) -> None:
+async def run_embedded(state_dir: Path, cluster_names: tuple[str, ...], tenant: str, console: Console) -> None:
     tenant_path = LogicalClusterPath.parse(tenant)
     # Each run starts clean: ports and certificates are new, and stale state would only confuse.
     if state_dir.exists():
@@ -31,9 +29,9 @@ async def run_embedded(
         tenant_kubeconfig = state_dir / "tenant.kubeconfig"
         tenant_kubeconfig.touch(mode=0o600)
         tenant_kubeconfig.write_text(
-            environment.kcp.access.with_server(
-                environment.kcp.url + tenant_path.url_prefix
-            ).to_kubeconfig_yaml(tenant_path.base_name)
+            environment.kcp.access.with_server(environment.kcp.url + tenant_path.url_prefix).to_kubeconfig_yaml(
+                tenant_path.base_name
+            )
         )
         console.print("[green]Ready.[/green]")
         console.print(

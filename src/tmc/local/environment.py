@@ -21,9 +21,7 @@ class LocalEnvironment:
 
     def __post_init__(self) -> None:
         self.kcp = KcpServer(self.state_dir / "kcp")
-        self.clusters = {
-            name: PhysicalCluster(name, self.state_dir / "clusters" / name) for name in self.cluster_names
-        }
+        self.clusters = {name: PhysicalCluster(name, self.state_dir / "clusters" / name) for name in self.cluster_names}
 
     async def start(self) -> None:
         try:

@@ -22,8 +22,16 @@ ADMIN_GROUPS = "system:kcp:admin,system:masters"
 class KcpServer:
     """Start/stop/restart one kcp; data survives restarts on the same root directory."""
 
-    def __init__(self, root_dir: Path, *, port: int | None = None, start_timeout: float = 180.0) -> None:
+    def __init__(
+        self,
+        root_dir: Path,
+        *,
+        port: int | None = None,
+        start_timeout: float = 180.0,
+        users: tuple[str, ...] = (),
+    ) -> None:
         self.root_dir = root_dir
+        self.users = users
         self.port = port or free_port()
         self.etcd_client_port = free_port()
         self.etcd_peer_port = free_port()
@@ -52,13 +60,21 @@ class KcpServer:
         return self._process
 
     def _admin_token(self) -> str:
-        # A token of our own keeps clients working across restarts (kcp's generated admin token changes).
-        if self._token_file.exists():
-            return self._token_file.read_text().split(",", 1)[0]
-        token = secrets.token_urlsafe(32)
-        self._token_file.touch(mode=0o600)
-        self._token_file.write_text(f'{token},{ADMIN_USER},{ADMIN_USER},"{ADMIN_GROUPS}"\n')
-        return token
+        # Tokens of our own keep clients working across restarts (kcp's generated admin token changes).
+        if not self._token_file.exists():
+            lines = [f'{secrets.token_urlsafe(32)},{ADMIN_USER},{ADMIN_USER},"{ADMIN_GROUPS}"']
+            lines += [f"{secrets.token_urlsafe(32)},{user},{user}" for user in self.users]
+            self._token_file.touch(mode=0o600)
+            self._token_file.write_text("\n".join(lines) + "\n")
+        return self._tokens()[ADMIN_USER]
+
+    def _tokens(self) -> dict[str, str]:
+        rows = (line.split(",") for line in self._token_file.read_text().splitlines() if line)
+        return {row[1]: row[0] for row in rows}
+
+    def user_access(self, user: str) -> ClusterAccess:
+        """Access as a plain (non-admin) user; RBAC in each workspace decides what it may do."""
+        return ClusterAccess(server=self.url, ca_data=self.access.ca_data, token=self._tokens()[user])
 
     async def start(self) -> None:
         self.root_dir.mkdir(parents=True, exist_ok=True)
@@ -76,9 +92,7 @@ class KcpServer:
         ]
         self._process = ManagedProcess("kcp", argv, self.root_dir / "kcp.log")
         await self._process.start()
-        await wait_until(
-            self._process, self._kubeconfig_written, what="admin.kubeconfig", timeout=self.start_timeout
-        )
+        await wait_until(self._process, self._kubeconfig_written, what="admin.kubeconfig", timeout=self.start_timeout)
         generated = load_kubeconfig(self.root_dir / "admin.kubeconfig", context="base")
         base = ClusterAccess(server=self.url, ca_data=generated.ca_data, token=token)
         self._access = base

@@ -59,9 +59,7 @@ class ManagedProcess:
             )
 
     def failure(self, message: str) -> LocalServerError:
-        return LocalServerError(
-            f"{self.name}: {message}\n--- last lines of {self.log_path} ---\n{tail(self.log_path)}"
-        )
+        return LocalServerError(f"{self.name}: {message}\n--- last lines of {self.log_path} ---\n{tail(self.log_path)}")
 
     def check_alive(self) -> None:
         if self._process is not None and self._process.returncode is not None:

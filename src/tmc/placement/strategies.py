@@ -82,7 +82,7 @@ def round_robin(pool: int, survivors: int, want: int, cursor: int, penalised: in
 
 
 def affinity(pool: int, survivors: int, want: int, classes: ScoreClasses) -> Selection:
-    chosen = _best(classes, survivors, want)
+    chosen = 0
     chosen |= _best(classes, pool & ~chosen, want - chosen.bit_count())
     return Selection(chosen, None, f"lower score than the {want} selected cluster(s) (ties broken by name)")
 

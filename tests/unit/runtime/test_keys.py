@@ -12,7 +12,7 @@ from tmc.runtime import ObjectKey, key_of
     ("obj", "key", "text"),
     [
         pytest.param(
-            {"metadata": {"name": "web", "namespace": "default", "annotations": {"kcp.io/cluster": "2x8pd3"}}},  # noqa: E501
+            {"metadata": {"name": "web", "namespace": "default", "annotations": {"kcp.io/cluster": "2x8pd3"}}},
             ObjectKey("2x8pd3", "default", "web"), "2x8pd3|default/web", id="a namespaced object in kcp",
         ),
         pytest.param(

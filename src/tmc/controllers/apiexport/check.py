@@ -71,16 +71,14 @@ def check_export(
         desired_claims = export_body(plan, identity_hashes)["spec"].get("permissionClaims", [])
     except KeyError:
         desired_claims = None  # identity of the workloads export not known yet
-    if desired_claims is not None and claim_set(
-        export.get("spec", {}).get("permissionClaims", [])
-    ) != claim_set(desired_claims):
+    if desired_claims is not None and claim_set(export.get("spec", {}).get("permissionClaims", [])) != claim_set(
+        desired_claims
+    ):
         findings.append(
             Finding("PermissionClaimsDrift", "permission claims differ from TMC's definition", "apply-export")
         )
     if not export.get("status", {}).get("identityHash"):
         findings.append(Finding("IdentityPending", "kcp has not assigned an identity to the export yet"))
     if not virtual_workspace_urls:
-        findings.append(
-            Finding("VirtualWorkspacePending", "no virtual workspace URL is published for the export yet")
-        )
+        findings.append(Finding("VirtualWorkspacePending", "no virtual workspace URL is published for the export yet"))
     return findings

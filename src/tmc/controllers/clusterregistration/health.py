@@ -39,11 +39,7 @@ def effective_capabilities(
         if not is_declared:
             reason = "declared unavailable"
         elif discovered is None:
-            reason = (
-                "declared; not verifiable by discovery"
-                if needed is None
-                else "declared; cluster not probed yet"
-            )
+            reason = "declared; not verifiable by discovery" if needed is None else "declared; cluster not probed yet"
         elif discovered:
             reason = f"declared and {needed} is served"
         else:

@@ -56,16 +56,12 @@ async def _probe(access: ClusterAccess, timeout: float) -> ProbeResult:
                 unauthorized=True,
             )
         if status != 200:
-            return ProbeResult(
-                True, False, "NotReady", f"{access.server}/readyz answered {status}: {body[:200]}"
-            )
+            return ProbeResult(True, False, "NotReady", f"{access.server}/readyz answered {status}: {body[:200]}")
         try:
             version = await client.request("GET", "/version")
             resources = await _discover(client)
         except ForbiddenError as exc:
-            return ProbeResult(
-                True, False, "Forbidden", f"the kubeconfig's user may not read discovery: {exc.message}"
-            )
+            return ProbeResult(True, False, "Forbidden", f"the kubeconfig's user may not read discovery: {exc.message}")
         except ApiError as exc:
             return ProbeResult(True, False, "DiscoveryFailed", exc.message)
         nodes, cpu, memory = await _capacity(client)
@@ -107,12 +103,8 @@ async def _capacity(client: KubeClient) -> tuple[int | None, int | None, int | N
     items = nodes.get("items", [])
     if not items:
         return 0, None, None
-    cpu = sum(
-        parse_cpu_millis(item.get("status", {}).get("allocatable", {}).get("cpu", "0")) for item in items
-    )
-    memory = sum(
-        parse_bytes(item.get("status", {}).get("allocatable", {}).get("memory", "0")) for item in items
-    )
+    cpu = sum(parse_cpu_millis(item.get("status", {}).get("allocatable", {}).get("cpu", "0")) for item in items)
+    memory = sum(parse_bytes(item.get("status", {}).get("allocatable", {}).get("memory", "0")) for item in items)
     return len(items), cpu, memory
 
 
