@@ -9,6 +9,7 @@ A problem the controller cannot fix is reported, not retried: retrying would not
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -126,7 +127,8 @@ class APIExportReconciler:
         conditions = [c for c in all_conditions if c.get("type") != CONDITION] + [c.to_dict() for c in ours]
         if repaired:
             log.warning("APIExport %s: %s", export["metadata"]["name"], message)
-        try:
+        # On conflict or deletion a newer version is on its way through the informer and is reconciled again.
+        with contextlib.suppress(ConflictError, NotFoundError):
             await self.client.merge_patch(
                 API_EXPORTS,
                 export["metadata"]["name"],
@@ -137,5 +139,3 @@ class APIExportReconciler:
                 cluster=TMC_WORKSPACE,
                 subresource="status",
             )
-        except (ConflictError, NotFoundError):
-            pass  # a newer version is on its way through the informer and will be reconciled again
