@@ -15,8 +15,9 @@ from tmc.local.process import ManagedProcess
 from tmc.local.readiness import http_ok, wait_until
 
 ADMIN_USER = "tmc-admin"
-# kcp treats system:kcp:admin as its own superuser group, in every workspace.
-ADMIN_GROUPS = "system:kcp:admin,system:masters"
+# kcp treats system:kcp:admin as its own superuser group, in every workspace. Not system:masters: kcp records
+# no owner for workspaces such users create, and then cannot initialize them (APIBindings stay pending).
+ADMIN_GROUPS = "system:kcp:admin"
 
 
 class KcpServer:

@@ -18,6 +18,12 @@ shortfall is filled from the pool:
   ``max_skew`` more chosen clusters than the least-populated covered domain.
   Without a topology key each cluster is its own domain, which reduces to
   Affinity's ordering.
+
+``max_skew`` is measured over the domains a decision covers. Because domains
+are filled breadth-first, that is every domain with an eligible cluster
+whenever ``numberOfClusters.max`` allows one cluster per domain; a smaller
+budget leaves some domains out rather than making the placement unschedulable.
+A kept decision is not re-spread when a new domain appears (no churn).
 """
 
 from __future__ import annotations
@@ -82,7 +88,7 @@ def round_robin(pool: int, survivors: int, want: int, cursor: int, penalised: in
 
 
 def affinity(pool: int, survivors: int, want: int, classes: ScoreClasses) -> Selection:
-    chosen = 0
+    chosen = _best(classes, survivors, want)
     chosen |= _best(classes, pool & ~chosen, want - chosen.bit_count())
     return Selection(chosen, None, f"lower score than the {want} selected cluster(s) (ties broken by name)")
 

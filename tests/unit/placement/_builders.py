@@ -95,9 +95,7 @@ def run(
     labels: Mapping[str, str] | None = None,
 ) -> PlacementResult:
     workload = Workload(key, replicas, labels or {})
-    return decide(
-        clusters, pol, workload, tuple(previous) if previous else None, DecisionContext(now, cursor)
-    )
+    return decide(clusters, pol, workload, tuple(previous) if previous else None, DecisionContext(now, cursor))
 
 
 def names(result: PlacementResult) -> list[str]:

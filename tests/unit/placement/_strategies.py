@@ -49,9 +49,7 @@ TAINTS = [
 TOLERATIONS = [
     Toleration("dedicated", TolerationOperator.EQUAL, "gpu"),
     Toleration("spot", TolerationOperator.EXISTS),
-    Toleration(
-        "maintenance", TolerationOperator.EXISTS, effect=TaintEffect.NO_EXECUTE, toleration_seconds=100
-    ),
+    Toleration("maintenance", TolerationOperator.EXISTS, effect=TaintEffect.NO_EXECUTE, toleration_seconds=100),
     Toleration("tmc.kcp.io/not-ready", TolerationOperator.EXISTS, toleration_seconds=60),
     Toleration("tmc.kcp.io/not-ready", TolerationOperator.EXISTS),
 ]

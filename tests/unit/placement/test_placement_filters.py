@@ -29,9 +29,7 @@ def sick(name: str, since: float = NOW - 30) -> ClusterCandidate:
     [
         pytest.param((), NOW - 1, False, id="without a toleration an existing placement leaves at once"),
         pytest.param((NOT_READY_FOR_60S,), NOW - 30, True, id="a 60s toleration keeps it after 30s"),
-        pytest.param(
-            (NOT_READY_FOR_60S,), NOW - 60, False, id="the toleration ends exactly at since+seconds"
-        ),
+        pytest.param((NOT_READY_FOR_60S,), NOW - 60, False, id="the toleration ends exactly at since+seconds"),
         pytest.param((NOT_READY_FOR_60S,), None, False, id="an unknown start time counts as expired"),
         pytest.param(
             (Toleration("tmc.kcp.io/not-ready", TolerationOperator.EXISTS),),
@@ -79,12 +77,8 @@ def test_not_ready_toleration_expiry_is_reported() -> None:
 @pytest.mark.parametrize(
     ("effect", "new_ok", "existing_ok"),
     [
-        pytest.param(
-            "NoSchedule", False, True, id="NoSchedule blocks new placements and keeps existing ones"
-        ),
-        pytest.param(
-            "NoExecute", False, False, id="NoExecute blocks new placements and removes existing ones"
-        ),
+        pytest.param("NoSchedule", False, True, id="NoSchedule blocks new placements and keeps existing ones"),
+        pytest.param("NoExecute", False, False, id="NoExecute blocks new placements and removes existing ones"),
         pytest.param("PreferNoSchedule", True, True, id="PreferNoSchedule only costs score"),
     ],
 )
@@ -101,9 +95,7 @@ def test_untolerated_taints(effect: str, new_ok: bool, existing_ok: bool) -> Non
         pytest.param(Toleration("dedicated", value="gpu"), True, id="Equal with the same value tolerates"),
         pytest.param(Toleration("dedicated", value="cpu"), False, id="Equal with another value does not"),
         pytest.param(Toleration("dedicated", TolerationOperator.EXISTS), True, id="Exists ignores the value"),
-        pytest.param(
-            Toleration("other", TolerationOperator.EXISTS), False, id="another key does not tolerate"
-        ),
+        pytest.param(Toleration("other", TolerationOperator.EXISTS), False, id="another key does not tolerate"),
     ],
 )
 def test_toleration_matching(toleration: Toleration, allowed: bool) -> None:

@@ -87,9 +87,7 @@ def test_decisions_respect_counts_and_replica_totals(
         assert result.decision == ()
         return
     upper = (
-        counts.max
-        if counts.max is not None
-        else (len(clusters) if policy.strategy is Strategy.SPREAD else counts.min)
+        counts.max if counts.max is not None else (len(clusters) if policy.strategy is Strategy.SPREAD else counts.min)
     )
     assert counts.min <= len(result.decision) <= upper
     assert [n for n, _ in result.decision] == sorted(n for n, _ in result.decision)
@@ -194,14 +192,8 @@ def test_a_chosen_cluster_going_not_ready_is_replaced(
     changed = [_flip_ready(c) if c.name == victim else c for c in clusters]
     after = decide(changed, policy, workload, before.decision, DecisionContext(NOW))
     assert victim not in after.replicas_by_cluster
-    spread_duplicated = (
-        policy.strategy is Strategy.SPREAD and policy.replica_division.mode is DivisionMode.DUPLICATED
-    )
-    if (
-        after.status is PlacementStatus.SCHEDULED
-        and not spread_duplicated
-        and group_of(after) == group_of(before)
-    ):
+    spread_duplicated = policy.strategy is Strategy.SPREAD and policy.replica_division.mode is DivisionMode.DUPLICATED
+    if after.status is PlacementStatus.SCHEDULED and not spread_duplicated and group_of(after) == group_of(before):
         # Only the broken cluster is replaced: everything else stays.
         assert set(before.replicas_by_cluster) - {victim} <= set(after.replicas_by_cluster)
 
@@ -219,9 +211,7 @@ def test_a_chosen_cluster_going_not_ready_is_replaced(
     ),
     st.integers(1, 20),
 )
-def test_seed_case_spread_us_west_with_compute(
-    specs: list[tuple[str | None, bool, bool, str]], replicas: int
-) -> None:
+def test_seed_case_spread_us_west_with_compute(specs: list[tuple[str | None, bool, bool, str]], replicas: int) -> None:
     clusters = [
         cluster(
             f"c{i}",
@@ -249,15 +239,11 @@ def test_seed_case_spread_us_west_with_compute(
     for c, (region, _, _, location) in zip(clusters, specs, strict=True):
         if region is None:
             reasons = [r.message for r in result.explanations[c.name].reasons]
-            assert (
-                f"label region: cluster has no such label (labels: tmc.kcp.io/location={location})" in reasons
-            )
+            assert f"label region: cluster has no such label (labels: tmc.kcp.io/location={location})" in reasons
 
 
 @PROPERTIES
-@given(
-    cluster_lists(), policies(), st.lists(workloads(), max_size=5, unique_by=lambda w: w.replicas), st.data()
-)
+@given(cluster_lists(), policies(), st.lists(workloads(), max_size=5, unique_by=lambda w: w.replicas), st.data())
 def test_decide_many_equals_sequential_decide(
     clusters: list[ClusterCandidate], policy: PlacementPolicy, batch: list[Workload], data: st.DataObject
 ) -> None:
@@ -302,9 +288,7 @@ def test_bulk_scores_agree_with_the_per_cluster_breakdown(
     )
     classes = prepared.classes_for(workload_key, previous_mask)
     for i, c in enumerate(candidates.clusters):
-        expected = scoring.breakdown(
-            c, policy.compiled, prepared.capacity_max, workload_key, c.name in previous
-        )
+        expected = scoring.breakdown(c, policy.compiled, prepared.capacity_max, workload_key, c.name in previous)
         assert scoring.score_of(classes, i) == expected.total, c
 
 
@@ -313,9 +297,7 @@ def test_bulk_scores_agree_with_the_per_cluster_breakdown(
 def test_round_robin_picks_the_cursor_position_among_sorted_eligible_clusters(
     clusters: list[ClusterCandidate], cursor: int
 ) -> None:
-    clusters = [
-        ClusterCandidate(c.name, c.location, c.labels, c.effective_capabilities, c.ready) for c in clusters
-    ]
+    clusters = [ClusterCandidate(c.name, c.location, c.labels, c.effective_capabilities, c.ready) for c in clusters]
     policy = PlacementPolicy(Strategy.ROUND_ROBIN)
     result = decide(clusters, policy, Workload("ns/w"), None, DecisionContext(NOW, cursor))
     eligible = sorted(c.name for c in clusters if c.ready)

@@ -23,30 +23,20 @@ WEST = {"region": "us-west", "tmc.kcp.io/location": "us-west-2", "cores": "16"}
         pytest.param(sel({"region": "us-west"}), WEST, True, id="matchLabels matches an equal label"),
         pytest.param(sel({"region": "us-east"}), WEST, False, id="matchLabels rejects a different value"),
         pytest.param(sel({"zone": "a"}), WEST, False, id="matchLabels rejects a missing label"),
-        pytest.param(
-            sel(None, ("region", "In", ["us-east", "us-west"])), WEST, True, id="In matches any listed value"
-        ),
+        pytest.param(sel(None, ("region", "In", ["us-east", "us-west"])), WEST, True, id="In matches any listed value"),
         pytest.param(sel(None, ("zone", "In", ["a"])), WEST, False, id="In rejects a missing label"),
-        pytest.param(
-            sel(None, ("region", "NotIn", ["us-west"])), WEST, False, id="NotIn rejects a listed value"
-        ),
+        pytest.param(sel(None, ("region", "NotIn", ["us-west"])), WEST, False, id="NotIn rejects a listed value"),
         pytest.param(sel(None, ("zone", "NotIn", ["a"])), WEST, True, id="NotIn matches a missing label"),
         pytest.param(sel(None, ("region", "Exists", [])), WEST, True, id="Exists matches a present label"),
         pytest.param(sel(None, ("zone", "Exists", [])), WEST, False, id="Exists rejects a missing label"),
-        pytest.param(
-            sel(None, ("zone", "DoesNotExist", [])), WEST, True, id="DoesNotExist matches a missing label"
-        ),
-        pytest.param(
-            sel(None, ("region", "DoesNotExist", [])), WEST, False, id="DoesNotExist rejects a present one"
-        ),
+        pytest.param(sel(None, ("zone", "DoesNotExist", [])), WEST, True, id="DoesNotExist matches a missing label"),
+        pytest.param(sel(None, ("region", "DoesNotExist", [])), WEST, False, id="DoesNotExist rejects a present one"),
         pytest.param(sel(None, ("cores", "Gt", ["8"])), WEST, True, id="Gt compares integers"),
         pytest.param(sel(None, ("cores", "Gt", ["16"])), WEST, False, id="Gt is strict"),
         pytest.param(sel(None, ("cores", "Lt", ["32"])), WEST, True, id="Lt compares integers"),
         pytest.param(sel(None, ("region", "Gt", ["1"])), WEST, False, id="Gt rejects a non-integer label"),
         pytest.param(sel(None, ("zone", "Lt", ["1"])), WEST, False, id="Lt rejects a missing label"),
-        pytest.param(
-            sel({"region": "us-west"}, ("cores", "Gt", ["20"])), WEST, False, id="all requirements must hold"
-        ),
+        pytest.param(sel({"region": "us-west"}, ("cores", "Gt", ["20"])), WEST, False, id="all requirements must hold"),
     ],
 )
 def test_selector_semantics(selector: LabelSelector, labels: dict[str, str], expected: bool) -> None:
@@ -125,25 +115,13 @@ def test_explain_lists_every_unmet_requirement() -> None:
 @pytest.mark.parametrize(
     ("selector", "path"),
     [
-        pytest.param(
-            sel(None, ("region", "Near", ["x"])), "spec.x.matchExpressions[0].operator", id="unknown op"
-        ),
-        pytest.param(
-            sel(None, ("region", "In", [])), "spec.x.matchExpressions[0].values", id="In without values"
-        ),
-        pytest.param(
-            sel(None, ("r", "NotIn", [])), "spec.x.matchExpressions[0].values", id="NotIn without values"
-        ),
-        pytest.param(
-            sel(None, ("r", "Exists", ["x"])), "spec.x.matchExpressions[0].values", id="Exists with values"
-        ),
+        pytest.param(sel(None, ("region", "Near", ["x"])), "spec.x.matchExpressions[0].operator", id="unknown op"),
+        pytest.param(sel(None, ("region", "In", [])), "spec.x.matchExpressions[0].values", id="In without values"),
+        pytest.param(sel(None, ("r", "NotIn", [])), "spec.x.matchExpressions[0].values", id="NotIn without values"),
+        pytest.param(sel(None, ("r", "Exists", ["x"])), "spec.x.matchExpressions[0].values", id="Exists with values"),
         pytest.param(sel(None, ("r", "Gt", ["x"])), "spec.x.matchExpressions[0].values", id="Gt non-integer"),
-        pytest.param(
-            sel(None, ("r", "Lt", ["1", "2"])), "spec.x.matchExpressions[0].values", id="Lt two values"
-        ),
-        pytest.param(
-            sel(None, ("", "Exists", [])), "spec.x.matchExpressions[0].key", id="empty expression key"
-        ),
+        pytest.param(sel(None, ("r", "Lt", ["1", "2"])), "spec.x.matchExpressions[0].values", id="Lt two values"),
+        pytest.param(sel(None, ("", "Exists", [])), "spec.x.matchExpressions[0].key", id="empty expression key"),
         pytest.param(sel({"": "v"}), "spec.x.matchLabels", id="empty matchLabels key"),
         pytest.param(
             LabelSelector(

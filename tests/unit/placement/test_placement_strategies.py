@@ -9,6 +9,7 @@ from tmc.placement import (
     DecisionContext,
     DivisionMode,
     LabelSelector,
+    PlacementPolicy,
     PlacementStatus,
     PreferredTerm,
     ReasonCode,
@@ -37,9 +38,7 @@ FIVE = [cluster(n) for n in "edcba"]  # deliberately unsorted
         pytest.param(4, 2, ["a", "e"], 1, id="several clusters continue across the wrap"),
     ],
 )
-def test_round_robin_starts_at_the_cursor(
-    cursor: int, count: int, expected: list[str], new_cursor: int
-) -> None:
+def test_round_robin_starts_at_the_cursor(cursor: int, count: int, expected: list[str], new_cursor: int) -> None:
     result = run(FIVE, policy(min_clusters=count), cursor=cursor)
     assert names(result) == expected
     assert result.round_robin_cursor == new_cursor
@@ -159,9 +158,7 @@ def test_spread_with_capacity_weights_is_held_within_max_skew() -> None:
 
 def test_spread_duplicated_caps_clusters_per_domain_by_max_skew() -> None:
     clusters = [cluster("w1", "west"), cluster("w2", "west"), cluster("w3", "west"), cluster("e1", "east")]
-    result = run(
-        clusters, policy("Spread", replica_division=ReplicaDivision(DivisionMode.DUPLICATED)), replicas=3
-    )
+    result = run(clusters, policy("Spread", replica_division=ReplicaDivision(DivisionMode.DUPLICATED)), replicas=3)
     assert result.decision == (("e1", 3), ("w1", 3), ("w2", 3))
 
 
@@ -186,8 +183,7 @@ def test_no_eligible_clusters_summarises_why() -> None:
     result = run(clusters, policy(location_selector=sel({"tmc.kcp.io/location": "us-west-2"})))
     assert result.status is PlacementStatus.NO_ELIGIBLE_CLUSTERS
     assert result.message == (
-        "no eligible clusters: spec.locationSelector: 0 of 2 eligible "
-        "(NotReady: 1, LocationSelectorMismatch: 1)"
+        "no eligible clusters: spec.locationSelector: 0 of 2 eligible (NotReady: 1, LocationSelectorMismatch: 1)"
     )
 
 
@@ -209,8 +205,7 @@ def test_fallback_groups_are_tried_in_order_when_min_cannot_be_met() -> None:
     assert result.fallback_group == 1
     assert "using spec.fallbackGroups[1]" in result.message
     assert (
-        run(clusters, policy("Spread", location_selector=sel({"tmc.kcp.io/location": "east"}))).fallback_group
-        is None
+        run(clusters, policy("Spread", location_selector=sel({"tmc.kcp.io/location": "east"}))).fallback_group is None
     )
 
 
@@ -234,12 +229,40 @@ def test_only_the_cluster_that_became_ineligible_is_replaced() -> None:
     assert "replaced cluster(s) no longer eligible: b" in after.message
 
 
+@pytest.mark.parametrize(
+    "pol",
+    [
+        pytest.param(policy("RoundRobin", min_clusters=2), id="RoundRobin"),
+        pytest.param(policy("Affinity", min_clusters=2), id="Affinity"),
+        pytest.param(policy("Spread", max_clusters=2), id="Spread"),
+    ],
+)
+def test_re_placement_keeps_survivors_that_could_not_be_chosen_anew(pol: PlacementPolicy) -> None:
+    clusters = [
+        cluster("a", unschedulable=True),
+        cluster("b", ready=False, not_ready_since=0),
+        cluster("c"),
+        cluster("d"),
+    ]
+    result = run(clusters, pol, replicas=2, previous=[("a", 1), ("b", 1)])
+    assert names(result) == ["a", "c"]
+    assert result.explanations["a"].eligible
+    assert result.explanations["a"].reasons[-1].message == "selected: kept from the previous decision"
+
+
+def test_round_robin_re_placement_fills_from_the_cursor_around_survivors() -> None:
+    clusters = [cluster("a"), cluster("b", ready=False, not_ready_since=0), cluster("c"), cluster("d")]
+    result = run(clusters, policy(min_clusters=2), previous=[("b", 1), ("c", 1)], cursor=2)
+    assert names(result) == ["c", "d"]  # c is kept; one more from position 2 of [a, c, d]
+    assert result.round_robin_cursor == 0
+    again = run(clusters, policy(min_clusters=2), previous=[("b", 1), ("c", 1)], cursor=1)
+    assert names(again) == ["c", "d"]  # position 1 is c, already kept: the walk moves on to d
+
+
 def test_a_new_cluster_does_not_change_an_existing_decision() -> None:
     before = run(FIVE, policy("Affinity", affinity=preferring((100, {"best": "yes"}))))
     grown = [*FIVE, cluster("0-best", labels={"best": "yes"})]
-    after = run(
-        grown, policy("Affinity", affinity=preferring((100, {"best": "yes"}))), previous=before.decision
-    )
+    after = run(grown, policy("Affinity", affinity=preferring((100, {"best": "yes"}))), previous=before.decision)
     assert after.decision == before.decision
 
 

@@ -37,12 +37,8 @@ VALUES = ".matchExpressions[0].values"
 @pytest.mark.parametrize(
     ("kwargs", "path"),
     [
-        pytest.param(
-            {"location_selector": BAD}, "spec.locationSelector.matchExpressions[0].values", id="location"
-        ),
-        pytest.param(
-            {"fallback_groups": (sel(), BAD)}, "spec.fallbackGroups[1].matchExpressions[0].values", id="fb"
-        ),
+        pytest.param({"location_selector": BAD}, "spec.locationSelector.matchExpressions[0].values", id="location"),
+        pytest.param({"fallback_groups": (sel(), BAD)}, "spec.fallbackGroups[1].matchExpressions[0].values", id="fb"),
         pytest.param(
             {"affinity": Affinity(required=(BAD,))},
             "spec.affinity.required[0].matchExpressions[0].values",
@@ -64,9 +60,7 @@ VALUES = ".matchExpressions[0].values"
             id="anti-affinity",
         ),
         pytest.param({"number_of_clusters": NumberOfClusters(0)}, "spec.numberOfClusters.min", id="min zero"),
-        pytest.param(
-            {"number_of_clusters": NumberOfClusters(3, 2)}, "spec.numberOfClusters.max", id="max < min"
-        ),
+        pytest.param({"number_of_clusters": NumberOfClusters(3, 2)}, "spec.numberOfClusters.max", id="max < min"),
         pytest.param({"spread": SpreadConstraint(max_skew=0)}, "spec.spread.maxSkew", id="skew zero"),
         pytest.param({"spread": SpreadConstraint("")}, "spec.spread.topologyKey", id="empty topology key"),
         pytest.param(
@@ -126,9 +120,7 @@ def test_labels_are_frozen_copies() -> None:
     ("build", "path"),
     [
         pytest.param(lambda: Workload("w", -1), "workload.replicas", id="negative replicas"),
-        pytest.param(
-            lambda: ReplicaDivision(mode="Split"), "spec.replicaDivision.mode", id="unknown division mode"
-        ),
+        pytest.param(lambda: ReplicaDivision(mode="Split"), "spec.replicaDivision.mode", id="unknown division mode"),
         pytest.param(lambda: Workload(""), "workload.key", id="empty workload key"),
         pytest.param(lambda: ClusterCandidate(""), "cluster.name", id="empty cluster name"),
         pytest.param(lambda: cluster("a", cpu=-1), "cluster[a].allocatable_cpu_millis", id="negative cpu"),
