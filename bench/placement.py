@@ -75,7 +75,7 @@ def fleet(size: int, seed: int = 7) -> list[ClusterCandidate]:
         capabilities = {"compute"} if rng.random() < 0.9 else set()
         if rng.random() < 0.5:
             capabilities.add("storage")
-        hosted = ()
+        hosted: tuple[HostedWorkload, ...] = ()
         if rng.random() < 0.1:
             hosted = (HostedWorkload(f"ns/db-{rng.randrange(50)}", {"app": "db"}),)
         clusters.append(

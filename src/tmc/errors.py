@@ -4,6 +4,7 @@
     +-- LocalServerError        a local kcp / etcd / kube-apiserver failed to build, start or answer
     +-- ConfigError             a kubeconfig or flag is unusable (names the field or file)
     +-- ApiError                the API server answered with a Kubernetes Status error
+    |   +-- BadRequestError     400 (e.g. an unknown field under strict field validation)
     |   +-- NotFoundError       404
     |   +-- ConflictError       409 (AlreadyExists or a resourceVersion conflict)
     |   +-- GoneError           410: a watch's resourceVersion is too old; relist
@@ -47,6 +48,10 @@ class ApiError(TMCError):
     def causes(self) -> list[dict[str, Any]]:
         causes: list[dict[str, Any]] = self.details.get("causes", [])
         return causes
+
+
+class BadRequestError(ApiError):
+    pass
 
 
 class NotFoundError(ApiError):

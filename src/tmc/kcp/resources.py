@@ -60,6 +60,7 @@ API_EXPORT_ENDPOINT_SLICES = Resource(
     "apis.kcp.io", "v1alpha1", "apiexportendpointslices", "APIExportEndpointSlice", namespaced=False
 )
 API_BINDINGS = Resource("apis.kcp.io", "v1alpha2", "apibindings", "APIBinding", namespaced=False)
+API_BINDINGS_V1ALPHA1 = Resource("apis.kcp.io", "v1alpha1", "apibindings", "APIBinding", namespaced=False)
 API_RESOURCE_SCHEMAS = Resource("apis.kcp.io", "v1alpha1", "apiresourceschemas", "APIResourceSchema", namespaced=False)
 
 

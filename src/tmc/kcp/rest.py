@@ -18,6 +18,7 @@ import httpx
 
 from tmc.errors import (
     ApiError,
+    BadRequestError,
     ConflictError,
     ForbiddenError,
     GoneError,
@@ -30,9 +31,11 @@ from tmc.kcp.resources import Resource
 
 JSON = dict[str, Any]
 APPLY_PATCH = "application/apply-patch+yaml"
+STRICT: dict[str, str | int | bool] = {"fieldValidation": "Strict"}
 MERGE_PATCH = "application/merge-patch+json"
 
 _ERRORS_BY_STATUS: dict[int, type[ApiError]] = {
+    400: BadRequestError,
     403: ForbiddenError,
     404: NotFoundError,
     409: ConflictError,
@@ -97,14 +100,13 @@ class KubeClient:
         headers = {"Content-Type": content_type} if content is not None else {}
         request_timeout = httpx.USE_CLIENT_DEFAULT if timeout is None else httpx.Timeout(timeout)
         try:
-            response = await self._http.request(
-                method,
-                path.lstrip("/"),
-                params=_encode_params(params),
-                content=content,
-                headers=headers,
-                timeout=request_timeout,
-            )
+            try:
+                response = await self._send(method, path, params, content, headers, request_timeout)
+            except httpx.RemoteProtocolError:
+                # A pooled keep-alive connection the server had just closed; POST is not repeated blindly.
+                if method == "POST":
+                    raise
+                response = await self._send(method, path, params, content, headers, request_timeout)
         except httpx.HTTPError as exc:
             raise TransportError(
                 0, "Unreachable", f"{method} {self.access.server}: {type(exc).__name__}: {exc}"
@@ -115,6 +117,19 @@ class KubeClient:
             return {}
         result: JSON = response.json()
         return result
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int | bool] | None,
+        content: bytes | None,
+        headers: dict[str, str],
+        timeout: Any,
+    ) -> httpx.Response:
+        return await self._http.request(
+            method, path.lstrip("/"), params=_encode_params(params), content=content, headers=headers, timeout=timeout
+        )
 
     async def get_raw(self, path: str, *, timeout: float | None = None) -> tuple[int, str]:
         """For health endpoints (/readyz): status and text, without raising on non-2xx."""
@@ -161,7 +176,8 @@ class KubeClient:
         cluster: LogicalClusterPath | None = None,
         namespace: str | None = None,
     ) -> JSON:
-        return await self.request("POST", resource.path(cluster, namespace=namespace), body=body)
+        # Like kubectl: unknown or duplicate fields are rejected, not silently dropped.
+        return await self.request("POST", resource.path(cluster, namespace=namespace), body=body, params=STRICT)
 
     async def replace(
         self,
@@ -175,7 +191,7 @@ class KubeClient:
         path = resource.path(
             cluster, namespace=metadata.get("namespace"), name=metadata["name"], subresource=subresource
         )
-        return await self.request("PUT", path, body=body)
+        return await self.request("PUT", path, body=body, params=STRICT)
 
     async def apply(
         self,
@@ -192,7 +208,7 @@ class KubeClient:
         path = resource.path(
             cluster, namespace=metadata.get("namespace"), name=metadata["name"], subresource=subresource
         )
-        params: dict[str, str | int | bool] = {"fieldManager": field_manager}
+        params: dict[str, str | int | bool] = {"fieldManager": field_manager, **STRICT}
         if force:
             params["force"] = True
         return await self.request("PATCH", path, params=params, body=body, content_type=APPLY_PATCH)

@@ -9,8 +9,9 @@ through ``bytes.translate`` and ``itertools.compress``.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Collection, Iterable, Sequence
-from itertools import compress
+from itertools import compress, repeat
 from typing import TypeVar
 
 _T = TypeVar("_T")
@@ -105,9 +106,9 @@ def from_indices(positions: Collection[int], size: int) -> int:
             mask |= 1 << i
         return mask
     flags = bytearray(size)
-    for i in positions:
-        flags[i] = 1
-    return from_flags(flags)
+    # Drain a C-level map of setitem calls: the loop never runs Python bytecode per position.
+    deque(map(flags.__setitem__, positions, repeat(1)), maxlen=0)
+    return from_flag_bytes(bytes(flags))
 
 
 def bit(i: int) -> int:

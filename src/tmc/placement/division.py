@@ -66,9 +66,7 @@ def balance(counts: Sequence[int], max_skew: int) -> list[int]:
     deficit = total - sum(out)
     if deficit:
         raised = sorted((i for i, c in enumerate(counts) if c <= floor), key=lambda i: (-counts[i], i))
-        capped = sorted(
-            (i for i, c in enumerate(counts) if c > floor + max_skew), key=lambda i: (-counts[i], i)
-        )
+        capped = sorted((i for i, c in enumerate(counts) if c > floor + max_skew), key=lambda i: (-counts[i], i))
         for i in (raised + capped)[:deficit]:
             out[i] += 1
     return out

@@ -87,9 +87,7 @@ class _Prepared:
         """Clusters that may keep a workload they already host, under location group ``group``."""
         mask = self._existing.get(group)
         if mask is None:
-            mask = self._existing[group] = self.candidates.existing_eligibility(
-                self.compiled, group, self.now
-            )
+            mask = self._existing[group] = self.candidates.existing_eligibility(self.compiled, group, self.now)
         return mask
 
     def allows_existing(self, index: int, group: int) -> bool:
@@ -111,9 +109,7 @@ class _Prepared:
             for weight, term in cp.preferred_terms:
                 classes = scoring.refine(classes, weight, cset.matching(term))
             for capability in cp.optional_capabilities:
-                classes = scoring.refine(
-                    classes, scoring.PREFERRED_CAPABILITY_WEIGHT, cset.capability(capability)
-                )
+                classes = scoring.refine(classes, scoring.PREFERRED_CAPABILITY_WEIGHT, cset.capability(capability))
             classes = scoring.refine_levels(classes, cset.capacity()[1])
             penalties = cset.taints(cp.tolerations).penalties
             by_count: dict[int, list[int]] = {}
@@ -203,13 +199,20 @@ def decide_many(
 # ------------------------------------------------------------------------ decision
 
 
-def _previous_names(previous: Sequence[tuple[str, int]] | None) -> tuple[str, ...]:
+def _previous(
+    candidates: CandidateSet, previous: Sequence[tuple[str, int]] | None
+) -> tuple[list[str], list[int | None], int]:
+    """Names, positions (``None`` if no longer a candidate) and mask of the previous decision."""
     if not previous:
-        return ()
+        return [], [], 0
     names = [name for name, _ in previous]
-    if len(set(names)) != len(names):
-        raise PlacementValidationError("previous", f"cluster listed twice in previous decision: {names}")
-    return tuple(sorted(names))
+    positions = list(map(candidates.positions.get, names))
+    present = [i for i in positions if i is not None]
+    mask = bits.from_indices(present, len(candidates))
+    # A repeated candidate collapses in the mask; only missing names need the set.
+    if mask.bit_count() != len(present) or (len(present) != len(names) and len(set(names)) != len(names)):
+        raise PlacementValidationError("previous", f"cluster listed twice in previous decision: {sorted(names)}")
+    return names, positions, mask
 
 
 def _upper_bound(prepared: _Prepared) -> int | None:
@@ -311,18 +314,14 @@ def _decide_one(
     cursor: int,
 ) -> PlacementResult:
     cset = prepared.candidates
-    previous_names = _previous_names(previous)
-    looked_up = list(map(cset.positions.get, previous_names))
-    previous_indices = [i for i in looked_up if i is not None]
-    previous_mask = bits.from_indices(previous_indices, len(cset))
+    previous_names, looked_up, previous_mask = _previous(cset, previous)
+    count = previous_mask.bit_count()
     group = None
-    if len(previous_indices) == len(previous_names):
-        group = _kept_group(prepared, previous_mask, len(previous_indices))
+    if count == len(previous_names):
+        group = _kept_group(prepared, previous_mask, count)
     if group is not None:
         note = "the previous decision is still valid and is kept (no churn)"
-        outcome = _Outcome(
-            PlacementStatus.SCHEDULED, previous_mask, group, cursor, True, note, (), len(previous_indices)
-        )
+        outcome = _Outcome(PlacementStatus.SCHEDULED, previous_mask, group, cursor, True, note, (), count)
     else:
         outcome = _place(prepared, workload, previous_mask, cursor)
 
@@ -330,13 +329,15 @@ def _decide_one(
     replicas = _divide(prepared, outcome.chosen, chosen_indices, workload.replicas)
     decision: Decision = tuple(zip(map(cset.names.__getitem__, chosen_indices), replicas, strict=True))
     lost: tuple[str, ...] = ()
-    if previous_mask & ~outcome.chosen or len(previous_indices) < len(previous_names):
+    if previous_mask & ~outcome.chosen or count < len(previous_names):
         lost = tuple(
-            name
-            for name, i in zip(previous_names, looked_up, strict=True)
-            if i is None or not outcome.chosen >> i & 1
+            sorted(
+                name
+                for name, i in zip(previous_names, looked_up, strict=True)
+                if i is None or not outcome.chosen >> i & 1
+            )
         )
-    explanations = _Explanations(prepared, workload.key, outcome, frozenset(previous_names), decision)
+    explanations = _Explanations(prepared, workload.key, outcome, previous_mask, decision)
     return PlacementResult(
         workload=workload.key,
         status=outcome.status,
@@ -368,11 +369,7 @@ def _weights(prepared: _Prepared, clusters: Sequence[ClusterCandidate]) -> list[
     for cluster in clusters:
         weight = 0
         for target, value in prepared.compiled.static_weights:
-            matched = (
-                target == cluster.name
-                if isinstance(target, str)
-                else target.matches(cluster.selectable_labels)
-            )
+            matched = target == cluster.name if isinstance(target, str) else target.matches(cluster.selectable_labels)
             if matched:
                 weight = value
                 break
@@ -397,9 +394,7 @@ def _divide(prepared: _Prepared, chosen_mask: int, chosen: Sequence[int], replic
     if policy.replica_division.mode is DivisionMode.DUPLICATED:
         return [replicas] * len(chosen)
     weighting = policy.replica_division.weighting
-    weights = (
-        None if weighting is Weighting.EVEN else _weights(prepared, bits.pick(cset.clusters, chosen_mask))
-    )
+    weights = None if weighting is Weighting.EVEN else _weights(prepared, bits.pick(cset.clusters, chosen_mask))
     if policy.strategy is not Strategy.SPREAD:
         return division.largest_remainder(replicas, weights) if weights else _even(replicas, len(chosen))
     if cp.topology_key is None:
@@ -411,9 +406,7 @@ def _divide(prepared: _Prepared, chosen_mask: int, chosen: Sequence[int], replic
     domains = [bits.indices(m) for m in strategies.domains_of(cset, cp.topology_key, chosen_mask).values()]
     weight_of = dict(zip(chosen, weights, strict=True))
     member_weights = [list(map(weight_of.__getitem__, members)) for members in domains]
-    totals = division.balance(
-        division.largest_remainder(replicas, [sum(w) for w in member_weights]), cp.max_skew
-    )
+    totals = division.balance(division.largest_remainder(replicas, [sum(w) for w in member_weights]), cp.max_skew)
     share_of: dict[int, int] = {}
     for members, mw, total in zip(domains, member_weights, totals, strict=True):
         share_of.update(zip(members, division.largest_remainder(total, mw), strict=True))
@@ -502,7 +495,7 @@ class _Explanations(Mapping[str, ClusterExplanation]):
         prepared: _Prepared,
         workload_key: str,
         outcome: _Outcome,
-        previous: frozenset[str],
+        previous: int,
         decision: Decision,
     ) -> None:
         self._prepared = prepared
@@ -541,7 +534,7 @@ class _Explanations(Mapping[str, ClusterExplanation]):
         prepared, outcome = self._prepared, self._outcome
         group = outcome.group if outcome.group is not None else 0
         result = filters.evaluate(cluster, prepared.compiled, group, self._workload_key, prepared.now)
-        in_previous = cluster.name in self._previous
+        in_previous = bool(self._previous >> self._prepared.candidates.positions[cluster.name] & 1)
         eligible = result.allows_existing if in_previous else result.allows_new
         selected = cluster.name in replicas
         score = None
@@ -554,11 +547,7 @@ class _Explanations(Mapping[str, ClusterExplanation]):
             why = "kept from the previous decision" if in_previous else "chosen"
             reasons.append(Reason(ReasonCode.SELECTED, f"selected: {why}", ReasonEffect.INFO))
         elif eligible:
-            why = (
-                outcome.note
-                if outcome.status is PlacementStatus.SCHEDULED
-                else "the placement is not schedulable"
-            )
+            why = outcome.note if outcome.status is PlacementStatus.SCHEDULED else "the placement is not schedulable"
             reasons.append(Reason(ReasonCode.NOT_SELECTED, f"not selected: {why}", ReasonEffect.INFO))
         return ClusterExplanation(
             cluster=cluster.name,

@@ -168,12 +168,8 @@ def check_taints(cluster: ClusterCandidate, tolerations: Sequence[Toleration], n
                 message = f"taint {taint} was tolerated for {seconds:g}s, {until}"
                 reasons.append(Reason(ReasonCode.TAINT_TOLERATION_EXPIRED, message, ReasonEffect.BLOCKS_ALL))
             else:
-                message = (
-                    f"taint {taint} is tolerated until {_t(expiry)}: no new placements, existing ones stay"
-                )
-                reasons.append(
-                    Reason(ReasonCode.TAINT_TOLERATED_TEMPORARILY, message, ReasonEffect.BLOCKS_NEW)
-                )
+                message = f"taint {taint} is tolerated until {_t(expiry)}: no new placements, existing ones stay"
+                reasons.append(Reason(ReasonCode.TAINT_TOLERATED_TEMPORARILY, message, ReasonEffect.BLOCKS_NEW))
     return _result(reasons)
 
 

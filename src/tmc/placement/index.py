@@ -395,11 +395,7 @@ class CandidateSet:
             if max_memory:
                 levels = list(map(add, levels, [weight * x // max_memory for x in memory]))
             codes = bytes(levels)  # levels are 0..10
-            masks = {
-                level: bits.from_flag_bytes(codes.translate(_selecting(level)))
-                for level in set(levels)
-                if level
-            }
+            masks = {level: bits.from_flag_bytes(codes.translate(_selecting(level))) for level in set(levels) if level}
             self._capacity = ((max_cpu, max_memory), masks)
         return self._capacity
 

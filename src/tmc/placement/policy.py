@@ -82,9 +82,7 @@ def compile_policy(policy: PlacementPolicy) -> CompiledPolicy:
     if counts.min < 1:
         raise PlacementValidationError("spec.numberOfClusters.min", f"must be >= 1, got {counts.min}")
     if counts.max is not None and counts.max < counts.min:
-        raise PlacementValidationError(
-            "spec.numberOfClusters.max", f"must be >= min ({counts.min}), got {counts.max}"
-        )
+        raise PlacementValidationError("spec.numberOfClusters.max", f"must be >= min ({counts.min}), got {counts.max}")
 
     affinity = policy.affinity
     required_terms = tuple(
@@ -97,17 +95,13 @@ def compile_policy(policy: PlacementPolicy) -> CompiledPolicy:
                 f"spec.affinity.preferred[{i}].weight",
                 f"must be in 1..{MAX_PREFERRED_WEIGHT}, got {term.weight}",
             )
-        preferred_terms.append(
-            (term.weight, compile_selector(term.selector, f"spec.affinity.preferred[{i}].selector"))
-        )
+        preferred_terms.append((term.weight, compile_selector(term.selector, f"spec.affinity.preferred[{i}].selector")))
 
     spread = policy.spread
     if spread.max_skew < 1:
         raise PlacementValidationError("spec.spread.maxSkew", f"must be >= 1, got {spread.max_skew}")
     if spread.topology_key == "":
-        raise PlacementValidationError(
-            "spec.spread.topologyKey", "must not be empty (omit it to spread per cluster)"
-        )
+        raise PlacementValidationError("spec.spread.topologyKey", "must not be empty (omit it to spread per cluster)")
 
     for i, toleration in enumerate(policy.tolerations):
         _validate_toleration(toleration, f"spec.tolerations[{i}]")
@@ -125,9 +119,7 @@ def compile_policy(policy: PlacementPolicy) -> CompiledPolicy:
         else:
             static.append((compile_selector(rule.target, f"{path}.target"), rule.weight))
     if division.weighting is Weighting.STATIC and not static:
-        raise PlacementValidationError(
-            "spec.replicaDivision.staticWeights", "required when weighting is Static"
-        )
+        raise PlacementValidationError("spec.replicaDivision.staticWeights", "required when weighting is Static")
 
     return CompiledPolicy(
         location_groups=tuple(groups),
@@ -136,9 +128,7 @@ def compile_policy(policy: PlacementPolicy) -> CompiledPolicy:
         required_terms=required_terms,
         preferred_terms=tuple(preferred_terms),
         workload_affinity=_optional(affinity.workload_affinity, "spec.affinity.workloadAffinity"),
-        workload_anti_affinity=_optional(
-            affinity.workload_anti_affinity, "spec.affinity.workloadAntiAffinity"
-        ),
+        workload_anti_affinity=_optional(affinity.workload_anti_affinity, "spec.affinity.workloadAntiAffinity"),
         static_weights=tuple(static),
         min_clusters=counts.min,
         max_clusters=counts.max,

@@ -55,18 +55,14 @@ def capacity_score(cluster: ClusterCandidate, max_cpu: int, max_memory: int) -> 
 
 def prefer_no_schedule_count(cluster: ClusterCandidate, policy: CompiledPolicy) -> int:
     return sum(
-        1
-        for taint in cluster.taints
-        if taint_treatment(taint, policy.tolerations)[0] is TaintTreatment.PENALISED
+        1 for taint in cluster.taints if taint_treatment(taint, policy.tolerations)[0] is TaintTreatment.PENALISED
     )
 
 
 def hosts_matching(cluster: ClusterCandidate, selector: CompiledSelector | None, workload_key: str) -> bool:
     if selector is None:
         return False
-    return any(
-        hosted.key != workload_key and selector.matches(hosted.labels) for hosted in cluster.hosted_workloads
-    )
+    return any(hosted.key != workload_key and selector.matches(hosted.labels) for hosted in cluster.hosted_workloads)
 
 
 def breakdown(

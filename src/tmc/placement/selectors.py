@@ -47,9 +47,7 @@ def _parse_int(value: str | None) -> int | None:
         return None
 
 
-def requirement_holds(
-    labels: Mapping[str, str], key: str, op: SelectorOperator, values: tuple[str, ...]
-) -> bool:
+def requirement_holds(labels: Mapping[str, str], key: str, op: SelectorOperator, values: tuple[str, ...]) -> bool:
     actual = labels.get(key)
     if op is SelectorOperator.IN:
         return actual is not None and actual in values
@@ -119,9 +117,7 @@ def describe(selector: CompiledSelector) -> str:
     return ", ".join(parts) if parts else "<everything>"
 
 
-def _mismatch_message(
-    labels: Mapping[str, str], key: str, op: SelectorOperator, values: tuple[str, ...]
-) -> str:
+def _mismatch_message(labels: Mapping[str, str], key: str, op: SelectorOperator, values: tuple[str, ...]) -> str:
     actual = labels.get(key)
     if op is SelectorOperator.IN and len(values) == 1:
         # matchLabels entries compile to a single-valued In; phrase them like the YAML the user wrote.

@@ -165,9 +165,7 @@ def spread(
     return Selection(chosen, None, note)
 
 
-def _cap_domains(
-    domains: dict[str, int], chosen: int, survivors: int, classes: ScoreClasses, max_skew: int
-) -> int:
+def _cap_domains(domains: dict[str, int], chosen: int, survivors: int, classes: ScoreClasses, max_skew: int) -> int:
     counts = {d: (members & chosen).bit_count() for d, members in domains.items()}
     covered = [c for c in counts.values() if c]
     if not covered:

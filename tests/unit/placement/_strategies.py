@@ -173,7 +173,7 @@ def policies(
         drawn_mode,
     ) = draw(_POLICY_FIELDS)
     low = 1 if lenient else low
-    static = ()
+    static: tuple[StaticWeight, ...] = ()
     if weighting is Weighting.STATIC:
         static = (StaticWeight(static_name, name_weight), StaticWeight(static_selector, selector_weight))
     return PlacementPolicy(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -10,6 +10,7 @@ from tmc.placement import (
     Affinity,
     CandidateSet,
     ClusterCandidate,
+    DivisionMode,
     FrozenLabels,
     InvalidSelectorError,
     LabelSelector,
@@ -32,6 +33,7 @@ from ._builders import cluster, sel
 
 BAD = sel(None, ("region", "In", []))
 VALUES = ".matchExpressions[0].values"
+MODE = "spec.replicaDivision.mode"
 
 
 @pytest.mark.parametrize(
@@ -120,7 +122,7 @@ def test_labels_are_frozen_copies() -> None:
     ("build", "path"),
     [
         pytest.param(lambda: Workload("w", -1), "workload.replicas", id="negative replicas"),
-        pytest.param(lambda: ReplicaDivision(mode="Split"), "spec.replicaDivision.mode", id="unknown division mode"),
+        pytest.param(lambda: ReplicaDivision(mode=cast(DivisionMode, "Split")), MODE, id="unknown division mode"),
         pytest.param(lambda: Workload(""), "workload.key", id="empty workload key"),
         pytest.param(lambda: ClusterCandidate(""), "cluster.name", id="empty cluster name"),
         pytest.param(lambda: cluster("a", cpu=-1), "cluster[a].allocatable_cpu_millis", id="negative cpu"),
