@@ -78,3 +78,10 @@ async def physical_clusters(tmp_path_factory: pytest.TempPathFactory) -> AsyncIt
     yield get
     for cluster in running.values():
         await cluster.stop()
+
+
+@pytest.fixture(scope="session")
+async def tmc_installed(kcp_client: KubeClient) -> None:
+    from tmc.install.install import install
+
+    await install(kcp_client)

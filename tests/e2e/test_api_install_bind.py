@@ -32,11 +32,6 @@ PLACEMENTS = resource_of(WORKLOAD_PLACEMENT)
 BoundFactory = Callable[[str], Awaitable[LogicalClusterPath]]
 
 
-@pytest.fixture(scope="session")
-async def tmc_installed(kcp_client: KubeClient) -> None:
-    await install(kcp_client)
-
-
 @pytest.fixture
 async def new_tenant(tmc_installed: None, kcp_client: KubeClient, new_workspace: WorkspaceFactory) -> BoundFactory:
     async def create(prefix: str) -> LogicalClusterPath:

@@ -113,9 +113,7 @@ class ApiModel(BaseModel):
                 value = value.get(alias)
             errors.append(
                 InitErrorDetails(
-                    type=PydanticCustomError(
-                        "cel_rule", "{message}", {"message": rule.message, "rule": rule.rule}
-                    ),
+                    type=PydanticCustomError("cel_rule", "{message}", {"message": rule.message, "rule": rule.rule}),
                     loc=loc,
                     input=value,
                 )
@@ -141,9 +139,7 @@ class _ListType:
     list_type: Literal["map", "set", "atomic"]
     keys: tuple[str, ...] = ()
 
-    def __get_pydantic_core_schema__(
-        self, source_type: Any, handler: GetCoreSchemaHandler
-    ) -> core_schema.CoreSchema:
+    def __get_pydantic_core_schema__(self, source_type: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
         inner = handler(source_type)
         if self.list_type == "atomic":
             return inner

@@ -51,12 +51,8 @@ class Capability(ApiModel):
 class KubeconfigSecretRef(ApiModel):
     """Where the kubeconfig TMC uses to reach the physical cluster is stored, in the same workspace."""
 
-    namespace: str = Field(
-        description="Namespace of the Secret.", max_length=DNS_LABEL_MAX, pattern=DNS_LABEL_PATTERN
-    )
-    name: str = Field(
-        description="Name of the Secret.", max_length=DNS_SUBDOMAIN_MAX, pattern=DNS_SUBDOMAIN_PATTERN
-    )
+    namespace: str = Field(description="Namespace of the Secret.", max_length=DNS_LABEL_MAX, pattern=DNS_LABEL_PATTERN)
+    name: str = Field(description="Name of the Secret.", max_length=DNS_SUBDOMAIN_MAX, pattern=DNS_SUBDOMAIN_PATTERN)
     key: str = Field(
         default="kubeconfig",
         description="Key in the Secret's `data` that holds the kubeconfig.",
@@ -127,15 +123,9 @@ class ClusterRegistrationSpec(ApiModel):
 class EffectiveCapability(ApiModel):
     """A capability as TMC sees it after merging the declared and the discovered ones."""
 
-    type: str = Field(
-        description="Capability name, as in `spec.capabilities[].type`.", max_length=DNS_SUBDOMAIN_MAX
-    )
-    available: bool = Field(
-        description="Whether placements requiring this capability may use the cluster now."
-    )
-    declared: bool = Field(
-        default=False, description="Whether the capability is listed in `spec.capabilities`."
-    )
+    type: str = Field(description="Capability name, as in `spec.capabilities[].type`.", max_length=DNS_SUBDOMAIN_MAX)
+    available: bool = Field(description="Whether placements requiring this capability may use the cluster now.")
+    declared: bool = Field(default=False, description="Whether the capability is listed in `spec.capabilities`.")
     discovered: bool = Field(default=False, description="Whether TMC found evidence of it on the cluster.")
     reason: str | None = Field(
         default=None,
@@ -203,9 +193,7 @@ class ClusterRegistration(ApiModel):
     api_version: Literal["tmc.kcp.io/v1alpha1"] = Field(
         default="tmc.kcp.io/v1alpha1", description="`tmc.kcp.io/v1alpha1`."
     )
-    kind: Literal["ClusterRegistration"] = Field(
-        default="ClusterRegistration", description="`ClusterRegistration`."
-    )
+    kind: Literal["ClusterRegistration"] = Field(default="ClusterRegistration", description="`ClusterRegistration`.")
     metadata: ObjectMeta = Field(
         default_factory=lambda: ObjectMeta(),
         description="Standard object metadata; `labels` are what placement `locationSelector`s match.",

@@ -67,9 +67,7 @@ def set_condition(
         status=status,
         reason=reason,
         message=message,
-        observed_generation=(
-            existing.observed_generation if observed_generation is None else observed_generation
-        ),
+        observed_generation=(existing.observed_generation if observed_generation is None else observed_generation),
         last_transition_time=(
             existing.last_transition_time
             if existing.status == status and existing.last_transition_time is not None

@@ -41,9 +41,7 @@ class ObjectMeta(ApiModel):
     labels: dict[str, str] = Field(
         default_factory=dict, description="Labels; selectors such as `locationSelector` match against them."
     )
-    annotations: dict[str, str] = Field(
-        default_factory=dict, description="Unstructured key/value annotations."
-    )
+    annotations: dict[str, str] = Field(default_factory=dict, description="Unstructured key/value annotations.")
     generation: int | None = Field(
         default=None,
         description="Sequence number of the desired state, incremented by the server on spec changes.",
@@ -127,9 +125,7 @@ class LabelSelectorRequirement(ApiModel):
         Atomic(),
     ] = Field(
         default_factory=list,
-        description=(
-            "Label values; required (non-empty) for `In`/`NotIn`, must be empty for `Exists`/`DoesNotExist`."
-        ),
+        description=("Label values; required (non-empty) for `In`/`NotIn`, must be empty for `Exists`/`DoesNotExist`."),
     )
 
     def matches(self, labels: Mapping[str, str]) -> bool:

@@ -56,9 +56,7 @@ def _ordered(node: dict[str, Any]) -> dict[str, Any]:
 
 def _ordered_rule(rule: dict[str, Any]) -> dict[str, Any]:
     order = ("rule", "message", "messageExpression", "fieldPath", "reason", "optionalOldSelf")
-    return {
-        key: rule[key] for key in sorted(rule, key=lambda k: order.index(k) if k in order else len(order))
-    }
+    return {key: rule[key] for key in sorted(rule, key=lambda k: order.index(k) if k in order else len(order))}
 
 
 def _convert(node: dict[str, Any], defs: dict[str, Any], path: str) -> dict[str, Any]:

@@ -44,9 +44,7 @@ class WorkloadResourceRef(ApiModel):
         max_length=DNS_SUBDOMAIN_MAX,
         pattern=API_VERSION_PATTERN,
     )
-    kind: str = Field(
-        description="Kind of the workload, e.g. `Deployment`.", max_length=63, pattern=KIND_PATTERN
-    )
+    kind: str = Field(description="Kind of the workload, e.g. `Deployment`.", max_length=63, pattern=KIND_PATTERN)
     name: str | None = Field(
         default=None,
         description="Name of one workload; when absent, every object of this kind is selected.",
@@ -234,9 +232,7 @@ class Affinity(ApiModel):
     )
     workload_affinity: LabelSelector | None = Field(
         default=None,
-        description=(
-            "Prefer clusters already running a workload of this namespace whose labels match (co-location)."
-        ),
+        description=("Prefer clusters already running a workload of this namespace whose labels match (co-location)."),
     )
     workload_anti_affinity: LabelSelector | None = Field(
         default=None,
@@ -266,9 +262,7 @@ class Spread(ApiModel):
 class FallbackGroup(ApiModel):
     """An alternative set of clusters used when the primary selection has too few eligible clusters."""
 
-    location_selector: LabelSelector = Field(
-        description="Replaces `spec.locationSelector` when this group is tried."
-    )
+    location_selector: LabelSelector = Field(description="Replaces `spec.locationSelector` when this group is tried.")
 
 
 class Toleration(ApiModel):
@@ -286,8 +280,7 @@ class Toleration(ApiModel):
         ),
         CelRule(
             rule=(
-                "(has(self.key) && size(self.key) > 0)"
-                " || (has(self.operator) ? self.operator : 'Equal') == 'Exists'"
+                "(has(self.key) && size(self.key) > 0) || (has(self.operator) ? self.operator : 'Equal') == 'Exists'"
             ),
             message="tolerations[].operator must be Exists when tolerations[].key is empty",
             field_path=".operator",
@@ -377,11 +370,9 @@ class WorkloadPlacementSpec(ApiModel):
             " location of `us-west-2` alone does not match it."
         ),
     )
-    capability_requirements: Annotated[list[CapabilityRequirement], Field(max_length=32), ListMap("type")] = (
-        Field(
-            default_factory=list,
-            description="Capabilities the chosen clusters must (or should) offer, unique by type.",
-        )
+    capability_requirements: Annotated[list[CapabilityRequirement], Field(max_length=32), ListMap("type")] = Field(
+        default_factory=list,
+        description="Capabilities the chosen clusters must (or should) offer, unique by type.",
     )
     number_of_clusters: NumberOfClusters = Field(
         default_factory=lambda: NumberOfClusters(),
@@ -415,9 +406,7 @@ class WorkloadPlacementSpec(ApiModel):
 class WorkloadReference(ApiModel):
     """Identifies one workload object."""
 
-    api_version: str = Field(
-        description="API group and version, e.g. `apps/v1`.", max_length=DNS_SUBDOMAIN_MAX
-    )
+    api_version: str = Field(description="API group and version, e.g. `apps/v1`.", max_length=DNS_SUBDOMAIN_MAX)
     kind: str = Field(description="Kind, e.g. `Deployment`.", max_length=63)
     namespace: str = Field(description="Namespace (always the placement's own).", max_length=DNS_LABEL_MAX)
     name: str = Field(description="Name of the workload.", max_length=DNS_SUBDOMAIN_MAX)
@@ -481,12 +470,8 @@ class WorkloadPlacement(ApiModel):
     api_version: Literal["tmc.kcp.io/v1alpha1"] = Field(
         default="tmc.kcp.io/v1alpha1", description="`tmc.kcp.io/v1alpha1`."
     )
-    kind: Literal["WorkloadPlacement"] = Field(
-        default="WorkloadPlacement", description="`WorkloadPlacement`."
-    )
-    metadata: ObjectMeta = Field(
-        default_factory=lambda: ObjectMeta(), description="Standard object metadata."
-    )
+    kind: Literal["WorkloadPlacement"] = Field(default="WorkloadPlacement", description="`WorkloadPlacement`.")
+    metadata: ObjectMeta = Field(default_factory=lambda: ObjectMeta(), description="Standard object metadata.")
     spec: WorkloadPlacementSpec = Field(description="Desired placement, written by the tenant.")
     status: WorkloadPlacementStatus = Field(
         default_factory=lambda: WorkloadPlacementStatus(), description="Observed placement, written by TMC."

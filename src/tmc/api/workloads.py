@@ -26,12 +26,8 @@ class DeploymentSpec(ApiModel):
         ge=0,
         description="Desired number of pods in total; TMC divides them among the chosen clusters.",
     )
-    selector: LabelSelector = Field(
-        description="Selects the Deployment's pods; must match the template's labels."
-    )
-    template: dict[str, Any] = Field(
-        description="Pod template, kept verbatim and validated by the physical cluster."
-    )
+    selector: LabelSelector = Field(description="Selects the Deployment's pods; must match the template's labels.")
+    template: dict[str, Any] = Field(description="Pod template, kept verbatim and validated by the physical cluster.")
 
 
 class DeploymentCondition(ApiModel):
@@ -56,9 +52,7 @@ class DeploymentStatus(ApiModel):
 
     model_config = ConfigDict(extra="allow")
 
-    observed_generation: int = Field(
-        default=0, ge=0, description="Generation of the spec the status reflects."
-    )
+    observed_generation: int = Field(default=0, ge=0, description="Generation of the spec the status reflects.")
     replicas: int = Field(default=0, ge=0, description="Pods (of any version) across all clusters.")
     updated_replicas: int = Field(default=0, ge=0, description="Pods running the current template.")
     ready_replicas: int = Field(default=0, ge=0, description="Pods that are ready.")
@@ -80,9 +74,7 @@ class Deployment(ApiModel):
 
     api_version: Literal["apps/v1"] = Field(default="apps/v1", description="`apps/v1`.")
     kind: Literal["Deployment"] = Field(default="Deployment", description="`Deployment`.")
-    metadata: ObjectMeta = Field(
-        default_factory=lambda: ObjectMeta(), description="Standard object metadata."
-    )
+    metadata: ObjectMeta = Field(default_factory=lambda: ObjectMeta(), description="Standard object metadata.")
     spec: DeploymentSpec = Field(description="Desired state; only replicas, selector and template are typed.")
     status: DeploymentStatus = Field(
         default_factory=lambda: DeploymentStatus(), description="Observed state, aggregated by TMC."

@@ -101,6 +101,7 @@ def controller(
     import logging
 
     from tmc.controllers.run import ControllerOptions, run_controllers
+    from tmc.runtime import install_signal_handlers
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     options = ControllerOptions(
@@ -110,7 +111,9 @@ def controller(
     async def run() -> None:
         async with _kcp_client(kubeconfig) as client:
             access = client.access
-        await run_controllers(access, options)
+        stop = asyncio.Event()
+        install_signal_handlers(stop)
+        await run_controllers(access, options, stop)
 
     _run(run())
 

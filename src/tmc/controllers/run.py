@@ -11,7 +11,7 @@ from tmc.controllers.apiexport import controller as apiexport
 from tmc.install.desired import TMC_WORKSPACE
 from tmc.kcp.kubeconfig import ClusterAccess
 from tmc.kcp.rest import KubeClient
-from tmc.runtime import LeaderElector, Manager, install_signal_handlers
+from tmc.runtime import LeaderElector, Manager
 
 LEASE_NAME = "tmc-controllers"
 LEASE_NAMESPACE = "default"
@@ -26,9 +26,8 @@ class ControllerOptions:
     resync_period: float = 60.0
 
 
-async def run_controllers(access: ClusterAccess, options: ControllerOptions, stop: asyncio.Event | None = None) -> None:
-    stop = stop or asyncio.Event()
-    install_signal_handlers(stop)
+async def run_controllers(access: ClusterAccess, options: ControllerOptions, stop: asyncio.Event) -> None:
+    """Runs until ``stop`` is set (the CLI sets it on SIGTERM/SIGINT)."""
     async with KubeClient(access, user_agent="tmc-controller") as client:
         elector = None
         if options.leader_election:

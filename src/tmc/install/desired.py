@@ -27,9 +27,7 @@ class ClaimSpec:
 
 
 TMC_PERMISSION_CLAIMS: tuple[ClaimSpec, ...] = (
-    ClaimSpec(
-        "", "secrets", ("get", "list", "watch"), "read the kubeconfig Secret a ClusterRegistration names"
-    ),
+    ClaimSpec("", "secrets", ("get", "list", "watch"), "read the kubeconfig Secret a ClusterRegistration names"),
     ClaimSpec("", "namespaces", ("get", "list", "watch"), "follow the namespaces of placed workloads"),
     ClaimSpec("", "events", ("create", "patch", "update"), "report placement and health events to tenants"),
     ClaimSpec(

@@ -78,8 +78,7 @@ class Controller:
         if self.queue.shutting_down:
             raise RuntimeError(f"controller {self.name} was shut down; create a new one")
         self._tasks = [
-            asyncio.create_task(self._worker(), name=f"{self.name}-worker-{index}")
-            for index in range(self.workers)
+            asyncio.create_task(self._worker(), name=f"{self.name}-worker-{index}") for index in range(self.workers)
         ]
         log.info("controller %s started with %d workers", self.name, self.workers)
 
@@ -96,8 +95,12 @@ class Controller:
                 task.cancel()
             raise
         if pending:
-            log.warning("controller %s: %d reconciles still running after %.1fs; cancelling",
-                        self.name, len(pending), grace_period)
+            log.warning(
+                "controller %s: %d reconciles still running after %.1fs; cancelling",
+                self.name,
+                len(pending),
+                grace_period,
+            )
             for task in pending:
                 task.cancel()
             await asyncio.wait(pending)

@@ -26,7 +26,11 @@ log = logging.getLogger(__name__)
 _MAX_HEADER_LINES = 100
 _READ_TIMEOUT = 10.0
 _REASONS = {
-    200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable",
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    503: "Service Unavailable",
 }
 
 

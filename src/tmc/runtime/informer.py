@@ -57,7 +57,11 @@ class ListWatchClient(Protocol):
     ) -> JSON: ...
 
     def watch(
-        self, path: str, *, resource_version: str, params: Mapping[str, str | int | bool] | None = None,
+        self,
+        path: str,
+        *,
+        resource_version: str,
+        params: Mapping[str, str | int | bool] | None = None,
         timeout_seconds: int = 300,
     ) -> AsyncIterator[JSON]: ...
 
@@ -236,12 +240,16 @@ class Informer:
                     backoff.reset()
                     continue
                 delay = backoff.next()
-                log.warning("informer %s: watch closed at once without events; re-opening in %.1fs",
-                            self.name, delay)
+                log.warning("informer %s: watch closed at once without events; re-opening in %.1fs", self.name, delay)
             except GoneError as exc:
                 delay = backoff.next()
-                log.info("informer %s: resourceVersion %s expired (%s); relisting in %.1fs",
-                         self.name, self.resource_version, exc.message, delay)
+                log.info(
+                    "informer %s: resourceVersion %s expired (%s); relisting in %.1fs",
+                    self.name,
+                    self.resource_version,
+                    exc.message,
+                    delay,
+                )
                 self.resource_version = None
             except TransportError as exc:
                 # Unreachable: keep the last RV; the watch resumes from it when the server is back.
@@ -274,15 +282,16 @@ class Informer:
                 break
             params["continue"] = token
         self._replace(items)
-        log.debug("informer %s: listed %d objects at resourceVersion %s",
-                  self.name, len(items), resource_version)
+        log.debug("informer %s: listed %d objects at resourceVersion %s", self.name, len(items), resource_version)
         return resource_version
 
     async def _watch(self, resource_version: str) -> bool:
         """Apply watch events until the server closes the stream; True if any event arrived."""
         delivered = False
         events = self.client.watch(
-            self.path, resource_version=resource_version, params=self._selectors,
+            self.path,
+            resource_version=resource_version,
+            params=self._selectors,
             timeout_seconds=self.watch_timeout,
         )
         try:

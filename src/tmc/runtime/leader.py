@@ -48,17 +48,29 @@ class LeaseClient(Protocol):
     """What the elector needs of ``tmc.kcp.rest.KubeClient`` (an in-memory fake in unit tests)."""
 
     async def get(
-        self, resource: Resource, name: str, *, cluster: LogicalClusterPath | None = None,
+        self,
+        resource: Resource,
+        name: str,
+        *,
+        cluster: LogicalClusterPath | None = None,
         namespace: str | None = None,
     ) -> JSON: ...
 
     async def create(
-        self, resource: Resource, body: JSON, *, cluster: LogicalClusterPath | None = None,
+        self,
+        resource: Resource,
+        body: JSON,
+        *,
+        cluster: LogicalClusterPath | None = None,
         namespace: str | None = None,
     ) -> JSON: ...
 
     async def replace(
-        self, resource: Resource, body: JSON, *, cluster: LogicalClusterPath | None = None,
+        self,
+        resource: Resource,
+        body: JSON,
+        *,
+        cluster: LogicalClusterPath | None = None,
     ) -> JSON: ...
 
 
@@ -268,8 +280,7 @@ class LeaderElector:
                 on_lost()
                 return
             if loop.time() - last_renewed >= self.renew_deadline:
-                log.warning("leader election %s: no renewal for %.1fs; stepping down",
-                            self.name, self.renew_deadline)
+                log.warning("leader election %s: no renewal for %.1fs; stepping down", self.name, self.renew_deadline)
                 on_lost()
                 return
             delay = min(self.retry_period, max(self.renew_deadline - (loop.time() - last_renewed), 0.001))

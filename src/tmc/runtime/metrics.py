@@ -20,36 +20,54 @@ class RuntimeMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.reconcile_total = Counter(
-            "tmc_reconcile_total", "Reconciles by outcome (success, requeue, error, terminal).",
-            ["controller", "result"], registry=self.registry,
+            "tmc_reconcile_total",
+            "Reconciles by outcome (success, requeue, error, terminal).",
+            ["controller", "result"],
+            registry=self.registry,
         )
         self.reconcile_errors_total = Counter(
-            "tmc_reconcile_errors_total", "Reconciles that raised (retried or terminal).",
-            ["controller"], registry=self.registry,
+            "tmc_reconcile_errors_total",
+            "Reconciles that raised (retried or terminal).",
+            ["controller"],
+            registry=self.registry,
         )
         self.reconcile_duration_seconds = Histogram(
-            "tmc_reconcile_duration_seconds", "Time spent in one reconcile.",
-            ["controller"], buckets=_DURATION_BUCKETS, registry=self.registry,
+            "tmc_reconcile_duration_seconds",
+            "Time spent in one reconcile.",
+            ["controller"],
+            buckets=_DURATION_BUCKETS,
+            registry=self.registry,
         )
         self.workqueue_depth = Gauge(
-            "tmc_workqueue_depth", "Keys waiting to be handed to a worker.",
-            ["controller"], registry=self.registry,
+            "tmc_workqueue_depth",
+            "Keys waiting to be handed to a worker.",
+            ["controller"],
+            registry=self.registry,
         )
         self.workqueue_latency_seconds = Histogram(
-            "tmc_workqueue_latency_seconds", "Time from a key being queued to a worker taking it.",
-            ["controller"], buckets=_LATENCY_BUCKETS, registry=self.registry,
+            "tmc_workqueue_latency_seconds",
+            "Time from a key being queued to a worker taking it.",
+            ["controller"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
         )
         self.workqueue_retries_total = Counter(
-            "tmc_workqueue_retries_total", "Rate-limited re-adds after a failed reconcile.",
-            ["controller"], registry=self.registry,
+            "tmc_workqueue_retries_total",
+            "Rate-limited re-adds after a failed reconcile.",
+            ["controller"],
+            registry=self.registry,
         )
         self.informer_watch_restarts_total = Counter(
-            "tmc_informer_watch_restarts_total", "Watches re-opened from the last resourceVersion.",
-            ["resource"], registry=self.registry,
+            "tmc_informer_watch_restarts_total",
+            "Watches re-opened from the last resourceVersion.",
+            ["resource"],
+            registry=self.registry,
         )
         self.informer_relists_total = Counter(
-            "tmc_informer_relists_total", "Full relists after the first (410 Gone or an unusable watch).",
-            ["resource"], registry=self.registry,
+            "tmc_informer_relists_total",
+            "Full relists after the first (410 Gone or an unusable watch).",
+            ["resource"],
+            registry=self.registry,
         )
 
     def queue_metrics(self, controller: str) -> PrometheusQueueMetrics:

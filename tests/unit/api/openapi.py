@@ -162,9 +162,7 @@ def structural_problems(schema: dict[str, Any]) -> list[str]:
             if key in node:
                 problems.append(f"{where}: {key} is not allowed")
         typed = (
-            "type" in node
-            or node.get("x-kubernetes-preserve-unknown-fields")
-            or node.get("x-kubernetes-int-or-string")
+            "type" in node or node.get("x-kubernetes-preserve-unknown-fields") or node.get("x-kubernetes-int-or-string")
         )
         if not typed:
             problems.append(f"{where}: no type")

@@ -99,9 +99,7 @@ CASES = [
         id="zero clusters is rejected",
     ),
     pytest.param(
-        _seed_placement(
-            replicaDivision={"weighting": "Static", "staticWeights": [{"clusterName": "a", "weight": -1}]}
-        ),
+        _seed_placement(replicaDivision={"weighting": "Static", "staticWeights": [{"clusterName": "a", "weight": -1}]}),
         "spec.replicaDivision.staticWeights[0].weight",
         "greater than or equal to 1",
         id="a negative replica weight is rejected",

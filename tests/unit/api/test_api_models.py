@@ -25,9 +25,7 @@ from tmc.api import (
 
 def test_fields_are_snake_case_in_python_and_camel_case_on_the_wire() -> None:
     spec = WorkloadPlacementSpec(strategy="RoundRobin", number_of_clusters=NumberOfClusters(min=2, max=3))
-    same = WorkloadPlacementSpec.model_validate(
-        {"strategy": "RoundRobin", "numberOfClusters": {"min": 2, "max": 3}}
-    )
+    same = WorkloadPlacementSpec.model_validate({"strategy": "RoundRobin", "numberOfClusters": {"min": 2, "max": 3}})
 
     assert spec == same
     assert spec.to_dict()["numberOfClusters"] == {"min": 2, "max": 3}
@@ -49,9 +47,7 @@ def test_fields_are_snake_case_in_python_and_camel_case_on_the_wire() -> None:
             "status.lastHeartbeatTime",
             id="a timestamp needs a time zone",
         ),
-        pytest.param(
-            {"allocatable": {"cpu": "lots"}}, "status.allocatable.cpu", id="allocatable must be a quantity"
-        ),
+        pytest.param({"allocatable": {"cpu": "lots"}}, "status.allocatable.cpu", id="allocatable must be a quantity"),
     ],
 )
 def test_types_are_strict_like_the_apiserver(status: dict[str, Any], path: str) -> None:
@@ -80,9 +76,7 @@ def test_object_metadata_keeps_fields_it_does_not_type() -> None:
 
 
 def test_a_duplicate_capability_is_rejected_at_its_index() -> None:
-    obj = registration(
-        {"location": "l", "capabilities": [{"type": "gpu"}, {"type": "gpu", "available": False}]}
-    )
+    obj = registration({"location": "l", "capabilities": [{"type": "gpu"}, {"type": "gpu", "available": False}]})
 
     with pytest.raises(ValidationError) as caught:
         ClusterRegistration.model_validate(obj)
@@ -111,9 +105,7 @@ def test_taints_are_unique_by_key_and_effect() -> None:
 
 
 def _requirement(operator: str, *values: str) -> LabelSelectorRequirement:
-    return LabelSelectorRequirement.model_validate(
-        {"key": "zone", "operator": operator, "values": list(values)}
-    )
+    return LabelSelectorRequirement.model_validate({"key": "zone", "operator": operator, "values": list(values)})
 
 
 @pytest.mark.parametrize(
@@ -135,9 +127,7 @@ def _requirement(operator: str, *values: str) -> LabelSelectorRequirement:
             True,
             id="In matches",
         ),
-        pytest.param(
-            LabelSelector(match_expressions=[_requirement("In", "a")]), {}, False, id="In needs the label"
-        ),
+        pytest.param(LabelSelector(match_expressions=[_requirement("In", "a")]), {}, False, id="In needs the label"),
         pytest.param(
             LabelSelector(match_expressions=[_requirement("NotIn", "a")]),
             {},
@@ -204,9 +194,7 @@ def test_summarize_clusters(names: list[str], limit: int, expected: str) -> None
 def test_a_long_summary_is_a_valid_status_field() -> None:
     names = [f"cluster-{i:03d}.example.com" for i in range(50)]
     obj = {"selectedClusters": summarize_clusters(names)}
-    assert WorkloadPlacement.model_validate(
-        {"spec": {"strategy": "Spread"}, "status": obj}
-    ).status.selected_clusters
+    assert WorkloadPlacement.model_validate({"spec": {"strategy": "Spread"}, "status": obj}).status.selected_clusters
 
 
 def test_the_public_surface_is_importable() -> None:

@@ -95,21 +95,14 @@ def test_every_field_has_a_description(info: ResourceInfo) -> None:
     undocumented = [
         path
         for path, node in walk(info.openapi_schema())
-        if path != ".metadata"
-        and not path.endswith("[]")
-        and not path.endswith(".*")
-        and not node.get("description")
+        if path != ".metadata" and not path.endswith("[]") and not path.endswith(".*") and not node.get("description")
     ]
     assert undocumented == []
 
 
 def test_unknown_fields_are_preserved_only_where_needed() -> None:
     def preserving(info: ResourceInfo) -> list[str]:
-        return [
-            path
-            for path, node in walk(info.openapi_schema())
-            if node.get("x-kubernetes-preserve-unknown-fields")
-        ]
+        return [path for path, node in walk(info.openapi_schema()) if node.get("x-kubernetes-preserve-unknown-fields")]
 
     assert preserving(CLUSTER_REGISTRATION) == []
     assert preserving(WORKLOAD_PLACEMENT) == []
@@ -181,9 +174,7 @@ class _ChangedRegistration(ClusterRegistration):
     "change",
     [
         pytest.param(lambda info: dataclasses.replace(info, model=_ChangedRegistration), id="a new field"),
-        pytest.param(
-            lambda info: dataclasses.replace(info, printer_columns=info.printer_columns[:1]), id="a column"
-        ),
+        pytest.param(lambda info: dataclasses.replace(info, printer_columns=info.printer_columns[:1]), id="a column"),
         pytest.param(lambda info: dataclasses.replace(info, short_names=("cr",)), id="a short name"),
     ],
 )
@@ -266,9 +257,7 @@ def test_deployment_scale_subresource_points_at_typed_fields() -> None:
 
 def _rules(info: ResourceInfo) -> list[tuple[str, dict[str, Any]]]:
     return [
-        (path, rule)
-        for path, node in walk(info.openapi_schema())
-        for rule in node.get("x-kubernetes-validations", ())
+        (path, rule) for path, node in walk(info.openapi_schema()) for rule in node.get("x-kubernetes-validations", ())
     ]
 
 
@@ -311,9 +300,7 @@ def test_a_real_deployment_manifest_applies_and_keeps_its_fields() -> None:
             "template": {
                 "metadata": {"labels": {"app": "web"}},
                 "spec": {
-                    "containers": [
-                        {"name": "nginx", "image": "nginx:1.27", "ports": [{"containerPort": 80}]}
-                    ],
+                    "containers": [{"name": "nginx", "image": "nginx:1.27", "ports": [{"containerPort": 80}]}],
                     "volumes": [{"name": "cache", "emptyDir": {}}],
                 },
             },

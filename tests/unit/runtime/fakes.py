@@ -93,9 +93,7 @@ class FakeListWatch:
         self.scripts: deque[list[Any]] = deque()
         self.list_error: Exception | None = None
 
-    async def request(
-        self, method: str, path: str, *, params: Mapping[str, str | int | bool] | None = None
-    ) -> JSON:
+    async def request(self, method: str, path: str, *, params: Mapping[str, str | int | bool] | None = None) -> JSON:
         assert method == "GET"
         params = dict(params or {})
         self.list_calls.append(params)
@@ -114,7 +112,11 @@ class FakeListWatch:
         return {"kind": "ConfigMapList", "metadata": metadata, "items": items}
 
     async def watch(
-        self, path: str, *, resource_version: str, params: Mapping[str, str | int | bool] | None = None,
+        self,
+        path: str,
+        *,
+        resource_version: str,
+        params: Mapping[str, str | int | bool] | None = None,
         timeout_seconds: int = 300,
     ) -> AsyncIterator[JSON]:
         self.watch_calls.append(resource_version)
@@ -142,7 +144,11 @@ class FakeLeaseApi:
         self.before_replace: Callable[[], Awaitable[None]] | None = None
 
     async def get(
-        self, resource: Resource, name: str, *, cluster: LogicalClusterPath | None = None,
+        self,
+        resource: Resource,
+        name: str,
+        *,
+        cluster: LogicalClusterPath | None = None,
         namespace: str | None = None,
     ) -> JSON:
         if self.fail_with is not None:
@@ -153,7 +159,11 @@ class FakeLeaseApi:
             raise NotFoundError(404, "NotFound", f"lease {name} not found") from None
 
     async def create(
-        self, resource: Resource, body: JSON, *, cluster: LogicalClusterPath | None = None,
+        self,
+        resource: Resource,
+        body: JSON,
+        *,
+        cluster: LogicalClusterPath | None = None,
         namespace: str | None = None,
     ) -> JSON:
         if self.fail_with is not None:
@@ -167,7 +177,11 @@ class FakeLeaseApi:
         return copy.deepcopy(stored)
 
     async def replace(
-        self, resource: Resource, body: JSON, *, cluster: LogicalClusterPath | None = None,
+        self,
+        resource: Resource,
+        body: JSON,
+        *,
+        cluster: LogicalClusterPath | None = None,
     ) -> JSON:
         if self.fail_with is not None:
             raise self.fail_with
@@ -186,14 +200,17 @@ class FakeLeaseApi:
         spec: JSON = self.leases[(namespace, name)]["spec"]
         return spec
 
-    def put_holder(self, holder: str, renewed: datetime, *, name: str = "tmc", namespace: str = "kube-system",
-                   duration: int = 15) -> None:
+    def put_holder(
+        self, holder: str, renewed: datetime, *, name: str = "tmc", namespace: str = "kube-system", duration: int = 15
+    ) -> None:
         """Another candidate writes the Lease (as if through the API, bumping its resourceVersion)."""
         lease = self.leases.get((namespace, name)) or {
-            "metadata": {"name": name, "namespace": namespace}, "spec": {"leaseTransitions": 0},
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"leaseTransitions": 0},
         }
-        lease["spec"].update(holderIdentity=holder, leaseDurationSeconds=duration,
-                             renewTime=renewed.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+        lease["spec"].update(
+            holderIdentity=holder, leaseDurationSeconds=duration, renewTime=renewed.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        )
         lease["metadata"]["resourceVersion"] = str(next(self._rv))
         self.leases[(namespace, name)] = lease
 

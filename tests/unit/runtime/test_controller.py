@@ -61,18 +61,24 @@ async def fail_terminally(key: ObjectKey, attempt: int) -> Result:
     ],
 )
 async def test_each_reconcile_outcome_is_handled_as_the_contract_says(
-    behaviour: Callable[[ObjectKey, int], Awaitable[Result]], outcome: str, delayed: bool, requeues: int,
+    behaviour: Callable[[ObjectKey, int], Awaitable[Result]],
+    outcome: str,
+    delayed: bool,
+    requeues: int,
     errors: int,
 ) -> None:
     timers = FakeTimers()
     metrics = RuntimeMetrics()
-    controller = Controller("things", ScriptedReconciler(behaviour), metrics=metrics,
-                            clock=timers.clock, timers=timers.call_later)
+    controller = Controller(
+        "things", ScriptedReconciler(behaviour), metrics=metrics, clock=timers.clock, timers=timers.call_later
+    )
     controller.queue.add_rate_limited(A)  # one earlier failure, so that "forgets the backoff" shows
     timers.advance(1)
     controller.start()
-    await eventually(lambda: sample(metrics, "tmc_reconcile_total", controller="things", result=outcome) == 1,
-                     what=f"a {outcome} reconcile")
+    await eventually(
+        lambda: sample(metrics, "tmc_reconcile_total", controller="things", result=outcome) == 1,
+        what=f"a {outcome} reconcile",
+    )
     assert (A in controller.queue.delayed) is delayed
     assert controller.queue.num_requeues(A) == requeues
     assert sample(metrics, "tmc_reconcile_errors_total", controller="things") == errors

@@ -71,11 +71,13 @@ async def test_the_first_list_is_paginated_fills_the_cache_then_watches_from_its
 
 async def test_watch_events_update_the_cache_and_call_handlers_in_order() -> None:
     api = FakeListWatch([configmap("keep", 1), configmap("change", 2)])
-    api.scripts.append([
-        event("ADDED", configmap("new", 101)),
-        event("MODIFIED", configmap("change", 102, data="x")),
-        event("DELETED", configmap("keep", 103)),
-    ])
+    api.scripts.append(
+        [
+            event("ADDED", configmap("new", 101)),
+            event("MODIFIED", configmap("change", 102, data="x")),
+            event("DELETED", configmap("keep", 103)),
+        ]
+    )
     informer, recorder, _ = make_informer(api)
     informer.start()
     await eventually(lambda: len(recorder.events) == 5)
@@ -158,11 +160,13 @@ async def test_a_failing_list_is_retried_and_synced_only_once_it_succeeds() -> N
 
 
 async def test_objects_are_keyed_and_indexed_by_logical_cluster() -> None:
-    api = FakeListWatch([
-        configmap("web", 1, cluster="ws-a"),
-        configmap("web", 2, cluster="ws-b"),
-        configmap("db", 3, cluster="ws-a", namespace="data"),
-    ])
+    api = FakeListWatch(
+        [
+            configmap("web", 1, cluster="ws-a"),
+            configmap("web", 2, cluster="ws-b"),
+            configmap("db", 3, cluster="ws-a", namespace="data"),
+        ]
+    )
     informer, _, _ = make_informer(api)
     informer.add_index("namespace", lambda obj: [obj["metadata"]["namespace"]])
     informer.start()

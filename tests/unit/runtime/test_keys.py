@@ -13,20 +13,27 @@ from tmc.runtime import ObjectKey, key_of
     [
         pytest.param(
             {"metadata": {"name": "web", "namespace": "default", "annotations": {"kcp.io/cluster": "2x8pd3"}}},
-            ObjectKey("2x8pd3", "default", "web"), "2x8pd3|default/web", id="a namespaced object in kcp",
+            ObjectKey("2x8pd3", "default", "web"),
+            "2x8pd3|default/web",
+            id="a namespaced object in kcp",
         ),
         pytest.param(
             {"metadata": {"name": "east", "annotations": {"kcp.io/cluster": "2x8pd3"}}},
-            ObjectKey("2x8pd3", "", "east"), "2x8pd3|east", id="a cluster-scoped object in kcp",
+            ObjectKey("2x8pd3", "", "east"),
+            "2x8pd3|east",
+            id="a cluster-scoped object in kcp",
         ),
         pytest.param(
             {"metadata": {"name": "web", "namespace": "default"}},
-            ObjectKey("", "default", "web"), "|default/web", id="an object on plain Kubernetes",
+            ObjectKey("", "default", "web"),
+            "|default/web",
+            id="an object on plain Kubernetes",
         ),
     ],
 )
-def test_key_of_reads_the_cluster_annotation_and_str_round_trips(obj: dict[str, object], key: ObjectKey,
-                                                                   text: str) -> None:
+def test_key_of_reads_the_cluster_annotation_and_str_round_trips(
+    obj: dict[str, object], key: ObjectKey, text: str
+) -> None:
     assert key_of(obj) == key
     assert str(key) == text
     assert ObjectKey.parse(text) == key

@@ -164,10 +164,12 @@ async def test_a_standby_waits_and_takes_over_once_the_lease_expires() -> None:
 @pytest.mark.parametrize(
     "timings",
     [
-        pytest.param({"lease_duration": 10, "renew_deadline": 10, "renew_interval": 2},
-                     id="deadline not below duration"),
-        pytest.param({"lease_duration": 15, "renew_deadline": 10, "renew_interval": 10},
-                     id="interval not below deadline"),
+        pytest.param(
+            {"lease_duration": 10, "renew_deadline": 10, "renew_interval": 2}, id="deadline not below duration"
+        ),
+        pytest.param(
+            {"lease_duration": 15, "renew_deadline": 10, "renew_interval": 10}, id="interval not below deadline"
+        ),
     ],
 )
 def test_inconsistent_timings_are_rejected(timings: dict[str, float]) -> None:

@@ -38,8 +38,9 @@ class Recording:
 def wire(api: FakeListWatch, elector: LeaderElector | None = None) -> tuple[Manager, Controller, Recording]:
     metrics = RuntimeMetrics()
     manager = Manager(metrics=metrics, elector=elector, shutdown_timeout=1)
-    informer = manager.add_informer(Informer(api, CONFIGMAPS, metrics=metrics, resync_period=None,
-                                             min_backoff=0.001, max_backoff=0.01))
+    informer = manager.add_informer(
+        Informer(api, CONFIGMAPS, metrics=metrics, resync_period=None, min_backoff=0.001, max_backoff=0.01)
+    )
     reconciler = Recording()
     controller = manager.add_controller(Controller("cms", reconciler, metrics=metrics))
     informer.add_handler(EventHandler.enqueue(controller.enqueue))

@@ -7,10 +7,27 @@ import tmc.runtime
 
 def test_public_names_are_exactly_the_curated_ones() -> None:
     assert sorted(tmc.runtime.__all__) == [
-        "BY_CLUSTER", "CLUSTER_ANNOTATION", "Controller", "EventHandler", "ExponentialBackoff",
-        "HealthServer", "Informer", "LeaderElector", "LeadershipLostError", "LeaseClient", "ListWatchClient",
-        "Manager", "ObjectKey", "Reconciler", "Result", "RuntimeMetrics", "WorkQueue", "current_context",
-        "get_logger", "install_signal_handlers", "key_of",
+        "BY_CLUSTER",
+        "CLUSTER_ANNOTATION",
+        "Controller",
+        "EventHandler",
+        "ExponentialBackoff",
+        "HealthServer",
+        "Informer",
+        "LeaderElector",
+        "LeadershipLostError",
+        "LeaseClient",
+        "ListWatchClient",
+        "Manager",
+        "ObjectKey",
+        "Reconciler",
+        "Result",
+        "RuntimeMetrics",
+        "WorkQueue",
+        "current_context",
+        "get_logger",
+        "install_signal_handlers",
+        "key_of",
     ]
     for name in tmc.runtime.__all__:
         assert getattr(tmc.runtime, name) is not None

@@ -85,9 +85,7 @@ async def test_add_after_fires_in_deadline_order_not_call_order() -> None:
         pytest.param(1.0, 10.0, 1.0, id="a later delay does not postpone a sooner one"),
     ],
 )
-async def test_of_two_delays_for_one_key_the_earliest_wins(
-    first: float, second: float, fires_at: float
-) -> None:
+async def test_of_two_delays_for_one_key_the_earliest_wins(first: float, second: float, fires_at: float) -> None:
     timers = FakeTimers()
     queue = make_queue(timers)
     queue.add_after("a", first)
@@ -104,8 +102,9 @@ async def test_of_two_delays_for_one_key_the_earliest_wins(
 async def test_rate_limited_adds_back_off_exponentially_to_the_cap_and_forget_resets() -> None:
     timers = FakeTimers()
     metrics = RecordingMetrics()
-    queue = WorkQueue(backoff=ExponentialBackoff(base=0.005, cap=300.0), clock=timers.clock,
-                      timers=timers.call_later, metrics=metrics)
+    queue = WorkQueue(
+        backoff=ExponentialBackoff(base=0.005, cap=300.0), clock=timers.clock, timers=timers.call_later, metrics=metrics
+    )
     for _ in range(20):
         queue.add_rate_limited("a")
         timers.advance(1000)

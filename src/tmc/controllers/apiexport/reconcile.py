@@ -2,32 +2,26 @@
 
 Sub-steps, in order: (1) recreate a missing export; (2) recreate deleted schemas from the code's
 definitions; (3) point the export back at the schemas TMC defines when it was edited (for example with the
-seed's example 1, whose schema names kcp cannot resolve); (4) publish a ``TMCExportValid`` condition on the
-export's status naming whatever is still wrong, which ``tmc status`` shows.
+seed's example 1, whose schema names kcp cannot resolve); (4) record Events in root:tmc naming what was repaired
+and whatever is still wrong (kcp keeps the export's status to itself), which ``tmc status`` shows.
 A problem the controller cannot fix is reported, not retried: retrying would not change the outcome.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any
 
-from tmc.api.conditions import set_condition
-from tmc.api.meta import Condition
 from tmc.controllers.apiexport.check import Finding, check_export
-from tmc.errors import ConflictError, NotFoundError
 from tmc.install.desired import TMC_WORKSPACE, ExportPlan, export_body, export_plans
 from tmc.install.install import ensure_schema
+from tmc.kcp.events import record_event
 from tmc.kcp.resources import API_EXPORTS
 from tmc.kcp.rest import JSON, KubeClient
 from tmc.kcp.virtual_workspace import endpoint_urls
 from tmc.runtime import Informer, ObjectKey, Result, get_logger
 
 FIELD_MANAGER = "tmc-apiexport-controller"
-CONDITION = "TMCExportValid"
 log = get_logger(__name__)
 
 
@@ -83,59 +77,52 @@ class APIExportReconciler:
                 await ensure_schema(self.client, schema)
                 repaired.append(finding)
         if any(finding.repair == "apply-export" for finding in findings):
-            await self._apply_export(plan)
+            await self._apply_export(plan, export)
             repaired.extend(finding for finding in findings if finding.repair == "apply-export")
         await self._report(export, findings, repaired)
         return Result()
 
-    async def _apply_export(self, plan: ExportPlan) -> None:
+    async def _apply_export(self, plan: ExportPlan, current: JSON | None = None) -> None:
         hashes = self._identity_hashes()
         try:
             body = export_body(plan, hashes)
         except KeyError:
             body = export_body(ExportPlan(plan.name, plan.schemas, ()), hashes)  # claims follow once identity exists
-        await self.client.apply(API_EXPORTS, body, field_manager=FIELD_MANAGER, cluster=TMC_WORKSPACE)
+        if current is None:
+            await self.client.apply(API_EXPORTS, body, field_manager=FIELD_MANAGER, cluster=TMC_WORKSPACE)
+            return
+        # Replace, not apply: entries another manager added (e.g. the seed's schema names) must go, and
+        # server-side apply would keep fields it does not own. resourceVersion guards against lost updates.
+        replacement = {**current, "spec": {**current.get("spec", {}), **body["spec"]}}
+        if "permissionClaims" not in body["spec"]:
+            replacement["spec"].pop("permissionClaims", None)
+        await self.client.replace(API_EXPORTS, replacement, cluster=TMC_WORKSPACE)
 
     async def _report(self, export: JSON, findings: list[Finding], repaired: list[Finding]) -> None:
-        outstanding = [finding for finding in findings if finding not in repaired]
+        """Events in root:tmc, since kcp reserves the APIExport's status for itself (even for admins)."""
+        name = export["metadata"]["name"]
         if repaired:
-            status, reason = "False", "Repaired"
             message = "repaired: " + "; ".join(f.message for f in repaired)
-        elif outstanding:
-            status, reason = "False", outstanding[0].code
-            message = "; ".join(f.message for f in outstanding)
-        else:
-            status, reason, message = (
-                "True",
-                "Valid",
-                "schemas, claims, identity and virtual workspace are as TMC defines",
+            log.warning("APIExport %s %s", name, message)
+            await record_event(
+                self.client,
+                TMC_WORKSPACE,
+                {**export, "apiVersion": API_EXPORTS.api_version, "kind": "APIExport"},
+                event_type="Warning",
+                reason="Repaired",
+                message=message,
             )
-        # kcp owns the export's other conditions (with fields of its own, e.g. severity): keep them verbatim.
-        all_conditions: list[dict[str, Any]] = list(export.get("status", {}).get("conditions", []))
-        ours = [Condition.model_validate(c) for c in all_conditions if c.get("type") == CONDITION]
-        changed = set_condition(
-            ours,
-            CONDITION,
-            status,  # type: ignore[arg-type]
-            reason,
-            message,
-            observed_generation=export["metadata"].get("generation"),
-            now=datetime.fromtimestamp(self.clock(), UTC).replace(microsecond=0),
-        )
-        if not changed:
-            return
-        conditions = [c for c in all_conditions if c.get("type") != CONDITION] + [c.to_dict() for c in ours]
-        if repaired:
-            log.warning("APIExport %s: %s", export["metadata"]["name"], message)
-        # On conflict or deletion a newer version is on its way through the informer and is reconciled again.
-        with contextlib.suppress(ConflictError, NotFoundError):
-            await self.client.merge_patch(
-                API_EXPORTS,
-                export["metadata"]["name"],
-                {
-                    "metadata": {"resourceVersion": export["metadata"]["resourceVersion"]},
-                    "status": {"conditions": conditions},
-                },
-                cluster=TMC_WORKSPACE,
-                subresource="status",
+        outstanding = [finding for finding in findings if finding not in repaired]
+        for finding in outstanding:
+            log.info("APIExport %s: %s: %s", name, finding.code, finding.message)
+            await record_event(
+                self.client,
+                TMC_WORKSPACE,
+                {**export, "apiVersion": API_EXPORTS.api_version, "kind": "APIExport"},
+                event_type="Warning" if finding.code not in PENDING else "Normal",
+                reason=finding.code,
+                message=finding.message,
             )
+
+
+PENDING = frozenset({"IdentityPending", "VirtualWorkspacePending"})

@@ -52,7 +52,9 @@ async def load_cluster_access(
         return CredentialProblem("SecretUnreadable", f"reading {where} failed: {exc.reason}")
     encoded = secret.get("data", {}).get(key)
     if not encoded:
-        return CredentialProblem("KubeconfigKeyMissing", f"{where} has no data key {key!r} (spec.kubeconfigSecretRef.key)")
+        return CredentialProblem(
+            "KubeconfigKeyMissing", f"{where} has no data key {key!r} (spec.kubeconfigSecretRef.key)"
+        )
     try:
         text = base64.b64decode(encoded, validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
