@@ -85,3 +85,19 @@ async def tmc_installed(kcp_client: KubeClient) -> None:
     from tmc.install.install import install
 
     await install(kcp_client)
+
+
+BoundFactory = Callable[[str], Awaitable[LogicalClusterPath]]
+
+
+@pytest.fixture
+async def new_tenant(tmc_installed: None, kcp_client: KubeClient, new_workspace: WorkspaceFactory) -> BoundFactory:
+    """Fresh workspaces bound to TMC (claims accepted), deleted after the test."""
+    from tmc.install.bind import bind
+
+    async def create(prefix: str) -> LogicalClusterPath:
+        path = await new_workspace(prefix)
+        await bind(kcp_client, path)
+        return path
+
+    return create

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import secrets
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -23,23 +22,12 @@ from tmc.kcp.watching import wait_for_object
 from tmc.kcp.workspaces import ensure_workspace
 from tmc.local.kcp_server import KcpServer
 
-from .conftest import WorkspaceFactory
+from .conftest import BoundFactory, WorkspaceFactory
 
 pytestmark = pytest.mark.e2e
 
 REGISTRATIONS = resource_of(CLUSTER_REGISTRATION)
 PLACEMENTS = resource_of(WORKLOAD_PLACEMENT)
-BoundFactory = Callable[[str], Awaitable[LogicalClusterPath]]
-
-
-@pytest.fixture
-async def new_tenant(tmc_installed: None, kcp_client: KubeClient, new_workspace: WorkspaceFactory) -> BoundFactory:
-    async def create(prefix: str) -> LogicalClusterPath:
-        path = await new_workspace(prefix)
-        await bind(kcp_client, path)
-        return path
-
-    return create
 
 
 async def test_a_second_install_changes_nothing(tmc_installed: None, kcp_client: KubeClient) -> None:

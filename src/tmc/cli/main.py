@@ -95,17 +95,25 @@ def controller(
     health_host: str = typer.Option("127.0.0.1", envvar="TMC_HEALTH_HOST"),
     leader_election: bool = typer.Option(True, help="Elect one active replica through a Lease in root:tmc."),
     resync_period: float = typer.Option(60.0, envvar="TMC_RESYNC_PERIOD", help="Seconds between full resyncs."),
+    heartbeat_period: float = typer.Option(10.0, envvar="TMC_HEARTBEAT_PERIOD", help="Seconds between probes."),
+    grace_period: float = typer.Option(30.0, envvar="TMC_GRACE_PERIOD", help="Missed-heartbeat time to NotReady."),
+    probe_timeout: float = typer.Option(5.0, envvar="TMC_PROBE_TIMEOUT", help="Deadline of one cluster probe."),
     log_level: str = typer.Option("INFO", envvar="TMC_LOG_LEVEL"),
 ) -> None:
     """Run the TMC controllers until SIGTERM/Ctrl-C."""
     import logging
 
+    from tmc.controllers.clusterregistration.reconcile import HealthSettings
     from tmc.controllers.run import ControllerOptions, run_controllers
     from tmc.runtime import install_signal_handlers
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     options = ControllerOptions(
-        health_host=health_host, health_port=health_port, leader_election=leader_election, resync_period=resync_period
+        health_host=health_host,
+        health_port=health_port,
+        leader_election=leader_election,
+        resync_period=resync_period,
+        health=HealthSettings(heartbeat_period, grace_period, probe_timeout),
     )
 
     async def run() -> None:
