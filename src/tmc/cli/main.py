@@ -15,7 +15,7 @@ from tmc.kcp.paths import LogicalClusterPath, base_url
 from tmc.kcp.rest import KubeClient
 
 app = typer.Typer(help="TMC: place kcp tenants' workloads on physical Kubernetes clusters.", no_args_is_help=True)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 DEFAULT_STATE_DIR = Path.home() / ".cache" / "tmc" / "embedded"
 
@@ -33,12 +33,13 @@ def up(
     state_dir: Path = typer.Option(DEFAULT_STATE_DIR, help="Where kcp, clusters and kubeconfigs live."),
     clusters: int = typer.Option(2, min=1, max=10, help="How many local physical clusters to start."),
     tenant: str = typer.Option("root:acme", help="Tenant workspace to create."),
+    health_port: int = typer.Option(8080, help="Port of the controllers' /metrics, /healthz, /readyz."),
 ) -> None:
-    """Run the embedded default: kcp + local physical clusters + a tenant; stays up until Ctrl-C."""
+    """Run the embedded default: kcp, local clusters, TMC installed, a bound tenant, controllers; until Ctrl-C."""
     from tmc.local.embedded import run_embedded
 
     names = tuple(f"cluster-{index + 1}" for index in range(clusters))
-    _run(run_embedded(state_dir, names, tenant, console))
+    _run(run_embedded(state_dir, names, tenant, console, health_port=health_port))
 
 
 KUBECONFIG_OPTION = typer.Option(

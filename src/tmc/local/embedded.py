@@ -1,58 +1,107 @@
-"""``tmc up``: bring up the embedded default and keep it running until interrupted."""
+"""``tmc up``: the embedded default, kept running until interrupted.
+
+kcp + N local physical clusters, TMC installed in ``root:tmc``, one tenant workspace bound to it with every
+local cluster registered (kubeconfig Secret + ClusterRegistration, labelled with a region), and the TMC
+controllers running in this process.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import shutil
-import signal
 from pathlib import Path
 
 from rich.console import Console
 
+from tmc.api import CLUSTER_REGISTRATION
+from tmc.controllers.run import ControllerOptions, run_controllers
+from tmc.errors import ConflictError
+from tmc.install.bind import bind
+from tmc.install.install import install
 from tmc.kcp.paths import LogicalClusterPath
+from tmc.kcp.resources import SECRETS, resource_of
 from tmc.kcp.rest import KubeClient
 from tmc.kcp.workspaces import ensure_workspace
 from tmc.local.environment import LocalEnvironment
+from tmc.local.physical_cluster import PhysicalCluster
+from tmc.runtime import install_signal_handlers
+
+REGIONS = ("us-west", "us-east", "eu-central")
 
 
-async def run_embedded(state_dir: Path, cluster_names: tuple[str, ...], tenant: str, console: Console) -> None:
+async def run_embedded(
+    state_dir: Path, cluster_names: tuple[str, ...], tenant: str, console: Console, *, health_port: int = 8080
+) -> None:
     tenant_path = LogicalClusterPath.parse(tenant)
     # Each run starts clean: ports and certificates are new, and stale state would only confuse.
     if state_dir.exists():
         shutil.rmtree(state_dir)
     environment = LocalEnvironment(state_dir, cluster_names)
-    console.print(f"Starting kcp and {len(cluster_names)} physical clusters (first run builds binaries) ...")
-    async with environment:
-        async with KubeClient(environment.kcp.access) as client:
-            await ensure_workspace(client, tenant_path)
-        tenant_kubeconfig = state_dir / "tenant.kubeconfig"
-        tenant_kubeconfig.touch(mode=0o600)
-        tenant_kubeconfig.write_text(
-            environment.kcp.access.with_server(environment.kcp.url + tenant_path.url_prefix).to_kubeconfig_yaml(
-                tenant_path.base_name
-            )
-        )
-        console.print("[green]Ready.[/green]")
-        console.print(
-            f"  kcp (root):        kubectl --kubeconfig {environment.kcp.admin_kubeconfig_path} get workspaces"
-        )
-        console.print(f"  tenant {tenant}: kubectl --kubeconfig {tenant_kubeconfig} get namespaces")
-        for name, cluster in environment.clusters.items():
-            console.print(f"  cluster {name}:  kubectl --kubeconfig {cluster.kubeconfig_path} get namespaces")
-        console.print("Press Ctrl-C to stop.")
-        await _until_interrupted()
-        console.print("Stopping ...")
-
-
-async def _until_interrupted() -> None:
+    console.print(f"Starting kcp and {len(cluster_names)} physical clusters ...")
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    remove_handlers = install_signal_handlers(stop)
     try:
-        await stop.wait()
+        async with environment:
+            async with KubeClient(environment.kcp.access) as client:
+                console.print("Installing TMC into root:tmc and binding the tenant ...")
+                await install(client)
+                await ensure_workspace(client, tenant_path)
+                await bind(client, tenant_path)
+                for index, (name, cluster) in enumerate(environment.clusters.items()):
+                    await register(client, tenant_path, name, cluster, REGIONS[index % len(REGIONS)], index)
+            tenant_kubeconfig = _write_tenant_kubeconfig(environment, state_dir, tenant_path)
+            _print_access(console, environment, tenant, tenant_kubeconfig, health_port)
+            options = ControllerOptions(health_port=health_port, identity="tmc-up")
+            await run_controllers(environment.kcp.access, options, stop)
+            console.print("Stopping ...")
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(Exception):
-                loop.remove_signal_handler(sig)
+        remove_handlers()
+
+
+async def register(
+    client: KubeClient, tenant: LogicalClusterPath, name: str, cluster: PhysicalCluster, region: str, index: int
+) -> None:
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": f"{name}-kubeconfig", "namespace": "default"},
+        "data": {"kubeconfig": base64.b64encode(cluster.access.to_kubeconfig_yaml(name).encode()).decode()},
+    }
+    registration = {
+        "apiVersion": "tmc.kcp.io/v1alpha1",
+        "kind": "ClusterRegistration",
+        "metadata": {"name": name, "labels": {"region": region}},
+        "spec": {
+            "location": f"{region}-{index + 1}",
+            "capabilities": [{"type": "compute", "available": True}, {"type": "storage", "available": True}],
+            "kubeconfigSecretRef": {"namespace": "default", "name": f"{name}-kubeconfig"},
+        },
+    }
+    for resource, body, namespace in (
+        (SECRETS, secret, "default"),
+        (resource_of(CLUSTER_REGISTRATION), registration, None),
+    ):
+        with contextlib.suppress(ConflictError):
+            await client.create(resource, body, cluster=tenant, namespace=namespace)
+
+
+def _write_tenant_kubeconfig(environment: LocalEnvironment, state_dir: Path, tenant: LogicalClusterPath) -> Path:
+    path = state_dir / "tenant.kubeconfig"
+    path.touch(mode=0o600)
+    access = environment.kcp.access.with_server(environment.kcp.url + tenant.url_prefix)
+    path.write_text(access.to_kubeconfig_yaml(tenant.base_name))
+    return path
+
+
+def _print_access(
+    console: Console, environment: LocalEnvironment, tenant: str, tenant_kubeconfig: Path, health_port: int
+) -> None:
+    console.print("[green]Ready.[/green] TMC controllers are running in this process.")
+    console.print(f"  kcp (root):  kubectl --kubeconfig {environment.kcp.admin_kubeconfig_path} get workspaces")
+    console.print(f"  tenant {tenant}:  kubectl --kubeconfig {tenant_kubeconfig} get clusterregistrations")
+    for name, cluster in environment.clusters.items():
+        console.print(f"  cluster {name}:  kubectl --kubeconfig {cluster.kubeconfig_path} get namespaces")
+    console.print(f"  metrics:  curl http://127.0.0.1:{health_port}/metrics")
+    console.print("Press Ctrl-C to stop.")
