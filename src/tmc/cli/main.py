@@ -138,3 +138,7 @@ def version() -> None:
 def main() -> None:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     app()
+
+
+if __name__ == "__main__":
+    main()
