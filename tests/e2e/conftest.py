@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tmc.controllers.clusterregistration.reconcile import HealthSettings
+from tmc.controllers.run import ControllerOptions, run_controllers
 from tmc.errors import NotFoundError
 from tmc.kcp.paths import ROOT, LogicalClusterPath
 from tmc.kcp.resources import WORKSPACES
@@ -16,6 +19,7 @@ from tmc.kcp.rest import KubeClient
 from tmc.kcp.workspaces import ensure_workspace
 from tmc.local.kcp_server import KcpServer
 from tmc.local.physical_cluster import PhysicalCluster
+from tmc.local.ports import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -101,3 +105,23 @@ async def new_tenant(tmc_installed: None, kcp_client: KubeClient, new_workspace:
         return path
 
     return create
+
+
+HEARTBEAT, GRACE = 1.0, 3.0
+# Allowance for kcp and the virtual workspace on a loaded 2-core CI machine, on top of the protocol's own bound.
+SLACK = 20.0
+
+
+@pytest.fixture(scope="module")
+async def controllers(tmc_installed: None, kcp_client: KubeClient) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    options = ControllerOptions(
+        health_port=free_port(),
+        leader_election=True,
+        identity="e2e-controller",
+        health=HealthSettings(heartbeat_period=HEARTBEAT, grace_period=GRACE, probe_timeout=2.0),
+    )
+    task = asyncio.create_task(run_controllers(kcp_client.access, options, stop))
+    yield
+    stop.set()
+    await asyncio.wait_for(task, 60)

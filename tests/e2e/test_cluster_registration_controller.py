@@ -6,45 +6,23 @@ import asyncio
 import base64
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from tmc.api import CLUSTER_REGISTRATION
-from tmc.controllers.clusterregistration.reconcile import HealthSettings
-from tmc.controllers.run import ControllerOptions, run_controllers
 from tmc.kcp.kubeconfig import ClusterAccess
 from tmc.kcp.paths import LogicalClusterPath
 from tmc.kcp.resources import SECRETS, resource_of
 from tmc.kcp.rest import KubeClient
 from tmc.kcp.watching import wait_for_object
 from tmc.local.physical_cluster import PhysicalCluster
-from tmc.local.ports import free_port
 
-from .conftest import BoundFactory, ClusterFactory
+from .conftest import GRACE, HEARTBEAT, SLACK, BoundFactory, ClusterFactory
 
 pytestmark = pytest.mark.e2e
 
 REGISTRATIONS = resource_of(CLUSTER_REGISTRATION)
-HEARTBEAT, GRACE = 1.0, 3.0
-# Allowance for kcp and the virtual workspace on a loaded 2-core CI machine, on top of the protocol's own bound.
-SLACK = 20.0
-
-
-@pytest.fixture(scope="module")
-async def controllers(tmc_installed: None, kcp_client: KubeClient) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    options = ControllerOptions(
-        health_port=free_port(),
-        leader_election=True,
-        identity="e2e-controller",
-        health=HealthSettings(heartbeat_period=HEARTBEAT, grace_period=GRACE, probe_timeout=2.0),
-    )
-    task = asyncio.create_task(run_controllers(kcp_client.access, options, stop))
-    yield
-    stop.set()
-    await asyncio.wait_for(task, 60)
 
 
 def _kubeconfig_secret(name: str, access: ClusterAccess) -> dict[str, Any]:

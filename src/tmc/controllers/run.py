@@ -20,6 +20,7 @@ from tmc.api import EXPORT_NAME
 from tmc.controllers.apiexport import controller as apiexport
 from tmc.controllers.clusterregistration import controller as clusterregistration
 from tmc.controllers.clusterregistration.reconcile import HealthSettings
+from tmc.controllers.workloadplacement import controller as workloadplacement
 from tmc.install.desired import TMC_WORKSPACE
 from tmc.kcp.kubeconfig import ClusterAccess
 from tmc.kcp.rest import KubeClient
@@ -89,6 +90,7 @@ async def _run_all(client: KubeClient, access: ClusterAccess, options: Controlle
                 workers=options.cluster_workers,
                 resync_period=options.resync_period,
             )
+            workloadplacement.setup(tenants, virtual_workspace, resync_period=options.resync_period)
             await tenants.run(stop)
     finally:
         stop.set()

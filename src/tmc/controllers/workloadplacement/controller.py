@@ -1,0 +1,59 @@
+"""Wiring of the WorkloadPlacement controller, all through the tmc.kcp.io virtual workspace.
+
+Placements are keyed per object; a registration change re-enqueues every placement of the same logical
+cluster, a workload change the placements of its namespace. Nothing crosses a logical cluster boundary.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tmc.api import CLUSTER_REGISTRATION
+from tmc.controllers.workloadplacement.reconcile import PLACEMENTS, WorkloadPlacementReconciler
+from tmc.kcp.paths import ALL_CLUSTERS
+from tmc.kcp.resources import DEPLOYMENTS, resource_of
+from tmc.kcp.rest import KubeClient
+from tmc.runtime import BY_CLUSTER, Controller, EventHandler, Informer, Manager, key_of
+from tmc.runtime.keys import cluster_of
+
+NAME = "workloadplacement"
+
+
+def setup(
+    manager: Manager, virtual_workspace: KubeClient, *, workers: int = 4, resync_period: float = 60.0
+) -> Controller:
+    def informer(resource: Any) -> Informer:
+        return manager.add_informer(
+            Informer(
+                virtual_workspace, resource, cluster=ALL_CLUSTERS, resync_period=resync_period, metrics=manager.metrics
+            )
+        )
+
+    placements = informer(PLACEMENTS)
+    registrations = informer(resource_of(CLUSTER_REGISTRATION))
+    workloads = informer(DEPLOYMENTS)
+    reconciler = WorkloadPlacementReconciler(virtual_workspace, placements, registrations, workloads)
+    controller = manager.add_controller(Controller(NAME, reconciler, workers=workers, metrics=manager.metrics))
+    placements.add_handler(EventHandler.enqueue(controller.enqueue))
+
+    def placements_of_cluster(obj: dict[str, Any]) -> None:
+        for placement in placements.by_index(BY_CLUSTER, cluster_of(obj)):
+            controller.enqueue(key_of(placement))
+
+    def placements_of_namespace(obj: dict[str, Any]) -> None:
+        namespace = obj["metadata"].get("namespace")
+        for placement in placements.by_index(BY_CLUSTER, cluster_of(obj)):
+            if placement["metadata"].get("namespace") == namespace:
+                controller.enqueue(key_of(placement))
+
+    registrations.add_handler(
+        on_add=placements_of_cluster,
+        on_update=lambda old, new: placements_of_cluster(new),
+        on_delete=placements_of_cluster,
+    )
+    workloads.add_handler(
+        on_add=placements_of_namespace,
+        on_update=lambda old, new: placements_of_namespace(new),
+        on_delete=placements_of_namespace,
+    )
+    return controller

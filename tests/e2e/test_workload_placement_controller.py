@@ -1,0 +1,140 @@
+"""WorkloadPlacement decisions on real kcp: the seed's Spread example, failover, tenant isolation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.unit.api.helpers import seed_example
+from tmc.api import CLUSTER_REGISTRATION, WORKLOAD_PLACEMENT
+from tmc.kcp.paths import LogicalClusterPath
+from tmc.kcp.resources import DEPLOYMENTS, resource_of
+from tmc.kcp.rest import KubeClient
+from tmc.kcp.watching import wait_for_object
+from tmc.local.embedded import register
+from tmc.local.physical_cluster import PhysicalCluster
+
+from .conftest import GRACE, HEARTBEAT, SLACK, BoundFactory, ClusterFactory
+
+pytestmark = pytest.mark.e2e
+
+PLACEMENTS = resource_of(WORKLOAD_PLACEMENT)
+REGISTRATIONS = resource_of(CLUSTER_REGISTRATION)
+
+
+def _deployment(name: str, replicas: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "default", "labels": {"app": name}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": name, "image": "nginx:1.27"}]},
+            },
+        },
+    }
+
+
+def _placed(obj: dict[str, Any]) -> dict[str, int]:
+    decisions = obj.get("status", {}).get("decisions", [])
+    return {c["name"]: c["replicas"] for d in decisions for c in d["clusters"]}
+
+
+async def _tenant_with_clusters(
+    new_tenant: BoundFactory, client: KubeClient, clusters: dict[str, tuple[PhysicalCluster, str]], prefix: str
+) -> LogicalClusterPath:
+    tenant = await new_tenant(prefix)
+    for index, (name, (cluster, region)) in enumerate(clusters.items()):
+        await register(client, tenant, name, cluster, region, index)
+    # Decisions are sticky (a cluster turning Ready later does not move placed workloads), so the scenario
+    # starts once every registered cluster is Ready.
+    for name in clusters:
+        await wait_for_object(client, REGISTRATIONS, name, _ready, cluster=tenant, timeout=2 * HEARTBEAT + SLACK)
+    return tenant
+
+
+def _ready(obj: dict[str, Any]) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in obj.get("status", {}).get("conditions", []))
+
+
+async def test_the_seed_spread_placement_picks_ready_us_west_clusters_and_fails_over(
+    controllers: None, new_tenant: BoundFactory, kcp_client: KubeClient, physical_clusters: ClusterFactory
+) -> None:
+    west_a = await physical_clusters("place-west-a")
+    west_b = await physical_clusters("place-west-b")
+    east = await physical_clusters("place-east")
+    tenant = await _tenant_with_clusters(
+        new_tenant,
+        kcp_client,
+        {"west-a": (west_a, "us-west"), "west-b": (west_b, "us-west"), "east": (east, "us-east")},
+        "place",
+    )
+    await kcp_client.create(PLACEMENTS, seed_example(4), cluster=tenant, namespace="default")
+    # The controller has answered for the empty placement, so its caches hold the Ready registrations before
+    # the workload appears (decisions are sticky: one taken on a stale cache would stay).
+    await wait_for_object(
+        kcp_client,
+        PLACEMENTS,
+        "web-app-placement",
+        lambda p: "observedGeneration" in p.get("status", {}),
+        cluster=tenant,
+        namespace="default",
+        timeout=2 * HEARTBEAT + SLACK,
+    )
+    await kcp_client.create(DEPLOYMENTS, _deployment("web", 5), cluster=tenant, namespace="default")
+
+    placement = await wait_for_object(
+        kcp_client,
+        PLACEMENTS,
+        "web-app-placement",
+        lambda p: set(_placed(p)) == {"west-a", "west-b"},
+        cluster=tenant,
+        namespace="default",
+        timeout=2 * HEARTBEAT + SLACK,
+    )
+    assert sum(_placed(placement).values()) == 5
+    scheduled = next(c for c in placement["status"]["conditions"] if c["type"] == "Scheduled")
+    assert scheduled["status"] == "True"
+    assert placement["status"]["observedGeneration"] == placement["metadata"]["generation"]
+
+    await west_b.stop_apiserver()
+    try:
+        failed_over = await wait_for_object(
+            kcp_client,
+            PLACEMENTS,
+            "web-app-placement",
+            lambda p: _placed(p) == {"west-a": 5},
+            cluster=tenant,
+            namespace="default",
+            timeout=HEARTBEAT + GRACE + SLACK,
+        )
+        assert failed_over["status"]["selectedClusters"] == "west-a"
+    finally:
+        await west_b.start_apiserver()
+    # Decisions are sticky: west-b coming back does not move replicas again (no churn); see the closing note.
+
+
+async def test_identically_named_placements_in_two_tenants_see_only_their_own_clusters(
+    controllers: None, new_tenant: BoundFactory, kcp_client: KubeClient, physical_clusters: ClusterFactory
+) -> None:
+    shared = await physical_clusters("place-shared")
+    tenant_a = await _tenant_with_clusters(new_tenant, kcp_client, {"only-a": (shared, "us-west")}, "pa")
+    tenant_b = await _tenant_with_clusters(new_tenant, kcp_client, {"only-b": (shared, "us-west")}, "pb")
+    for tenant in (tenant_a, tenant_b):
+        await kcp_client.create(DEPLOYMENTS, _deployment("web", 2), cluster=tenant, namespace="default")
+        await kcp_client.create(PLACEMENTS, seed_example(4), cluster=tenant, namespace="default")
+    for tenant, own in ((tenant_a, "only-a"), (tenant_b, "only-b")):
+        placement = await wait_for_object(
+            kcp_client,
+            PLACEMENTS,
+            "web-app-placement",
+            lambda p: bool(_placed(p)),
+            cluster=tenant,
+            namespace="default",
+            timeout=2 * HEARTBEAT + SLACK,
+        )
+        assert _placed(placement) == {own: 2}
