@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
 from tests.unit.api.helpers import seed_example
 from tmc.api import CLUSTER_REGISTRATION, WORKLOAD_PLACEMENT
+from tmc.controllers.workloadplacement.explain import explain_placement
 from tmc.kcp.paths import LogicalClusterPath
 from tmc.kcp.resources import DEPLOYMENTS, resource_of
 from tmc.kcp.rest import KubeClient
@@ -100,6 +102,13 @@ async def test_the_seed_spread_placement_picks_ready_us_west_clusters_and_fails_
     scheduled = next(c for c in placement["status"]["conditions"] if c["type"] == "Scheduled")
     assert scheduled["status"] == "True"
     assert placement["status"]["observedGeneration"] == placement["metadata"]["generation"]
+    verdicts = {
+        v.cluster: v
+        for v in await explain_placement(kcp_client, tenant, "default", "web-app-placement", now=time.time())
+    }
+    assert verdicts["west-a"].selected and verdicts["west-b"].selected
+    assert not verdicts["east"].eligible
+    assert any("region" in reason for reason in verdicts["east"].reasons), verdicts["east"].reasons
 
     await west_b.stop_apiserver()
     try:

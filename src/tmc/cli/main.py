@@ -128,6 +128,44 @@ def controller(
 
 
 @app.command()
+def explain(
+    placement: str = typer.Argument(
+        ..., help="<namespace>/<name> of a WorkloadPlacement (namespace default if omitted)."
+    ),
+    workspace: str = typer.Option(..., "--workspace", "-w", help="Tenant workspace path, e.g. root:acme."),
+    kubeconfig: Path | None = KUBECONFIG_OPTION,
+) -> None:
+    """Per workload and cluster: eligible or not and why, selected, replicas and score."""
+    import time
+
+    from rich.table import Table
+
+    from tmc.controllers.workloadplacement.explain import explain_placement
+
+    namespace, _, name = placement.rpartition("/")
+
+    async def run() -> None:
+        async with _kcp_client(kubeconfig) as client:
+            verdicts = await explain_placement(
+                client, LogicalClusterPath.parse(workspace), namespace or "default", name, now=time.time()
+            )
+        table = Table("workload", "cluster", "eligible", "selected", "replicas", "score", "why")
+        for v in verdicts:
+            table.add_row(
+                v.workload,
+                v.cluster,
+                "yes" if v.eligible else "no",
+                "yes" if v.selected else "",
+                "" if v.replicas is None else str(v.replicas),
+                "" if v.score is None else str(v.score),
+                "; ".join(v.reasons),
+            )
+        Console(soft_wrap=True).print(table if verdicts else "no workload matches the placement")
+
+    _run(run())
+
+
+@app.command()
 def version() -> None:
     """Print the TMC version and the pinned server versions."""
     import tmc

@@ -1,0 +1,66 @@
+"""``tmc explain``: the engine's per-cluster verdicts for one placement, computed by the same code that decides.
+
+Reads the placement, the registrations and the selected workloads of one workspace and runs the engine with
+the placement's current decisions as history, without writing anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tmc.api import CLUSTER_REGISTRATION
+from tmc.controllers.workloadplacement.convert import candidate_of, policy_of, selector, workload_key, workload_of
+from tmc.controllers.workloadplacement.reconcile import PLACEMENTS
+from tmc.kcp.paths import LogicalClusterPath
+from tmc.kcp.resources import DEPLOYMENTS, resource_of
+from tmc.kcp.rest import KubeClient
+from tmc.placement import CandidateSet, DecisionContext, compile_selector, decide
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterVerdict:
+    workload: str
+    cluster: str
+    eligible: bool
+    selected: bool
+    replicas: int | None
+    score: int | None
+    reasons: tuple[str, ...]
+
+
+async def explain_placement(
+    client: KubeClient, workspace: LogicalClusterPath, namespace: str, name: str, *, now: float
+) -> list[ClusterVerdict]:
+    placement = await client.get(PLACEMENTS, name, cluster=workspace, namespace=namespace)
+    registrations = await client.list(resource_of(CLUSTER_REGISTRATION), cluster=workspace)
+    deployments = await client.list(DEPLOYMENTS, cluster=workspace, namespace=namespace)
+    policy = policy_of(placement)
+    candidates = CandidateSet([candidate_of(r) for r in registrations["items"]])
+    label_selector = (placement["spec"].get("workloadSelector") or {}).get("labelSelector")
+    matcher = compile_selector(selector(label_selector), "spec.workloadSelector.labelSelector")
+    previous = {
+        "/".join(str(d["workload"].get(k, "")) for k in ("apiVersion", "kind", "namespace", "name")): tuple(
+            (c["name"], int(c.get("replicas") or 0)) for c in d.get("clusters", [])
+        )
+        for d in (placement.get("status") or {}).get("decisions", [])
+    }
+    verdicts = []
+    cursor = int((placement.get("status") or {}).get("roundRobinCursor") or 0)
+    for item in sorted(deployments["items"], key=workload_key):
+        if not matcher.matches(item["metadata"].get("labels") or {}):
+            continue
+        workload = workload_of({**item, "apiVersion": "apps/v1", "kind": "Deployment"})
+        result = decide(candidates, policy, workload, previous.get(workload.key), DecisionContext(now, cursor))
+        for explanation in sorted(result.explanations.values(), key=lambda e: e.cluster):
+            verdicts.append(
+                ClusterVerdict(
+                    workload=item["metadata"]["name"],
+                    cluster=explanation.cluster,
+                    eligible=explanation.eligible,
+                    selected=explanation.selected,
+                    replicas=explanation.replicas,
+                    score=explanation.score.total if explanation.score else None,
+                    reasons=tuple(reason.message for reason in explanation.reasons),
+                )
+            )
+    return verdicts
