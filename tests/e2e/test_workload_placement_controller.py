@@ -106,7 +106,8 @@ async def test_the_seed_spread_placement_picks_ready_us_west_clusters_and_fails_
         v.cluster: v
         for v in await explain_placement(kcp_client, tenant, "default", "web-app-placement", now=time.time())
     }
-    assert verdicts["west-a"].selected and verdicts["west-b"].selected
+    assert verdicts["west-a"].selected
+    assert verdicts["west-b"].selected
     assert not verdicts["east"].eligible
     assert any("region" in reason for reason in verdicts["east"].reasons), verdicts["east"].reasons
 
