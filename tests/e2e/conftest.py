@@ -109,7 +109,7 @@ async def new_tenant(tmc_installed: None, kcp_client: KubeClient, new_workspace:
 
 HEARTBEAT, GRACE = 1.0, 3.0
 # Allowance for kcp and the virtual workspace on a loaded 2-core CI machine, on top of the protocol's own bound.
-SLACK = 20.0
+SLACK = 30.0
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +119,7 @@ async def controllers(tmc_installed: None, kcp_client: KubeClient) -> AsyncItera
         health_port=free_port(),
         leader_election=True,
         identity="e2e-controller",
-        health=HealthSettings(heartbeat_period=HEARTBEAT, grace_period=GRACE, probe_timeout=2.0),
+        health=HealthSettings(heartbeat_period=HEARTBEAT, grace_period=GRACE, probe_timeout=5.0),
     )
     task = asyncio.create_task(run_controllers(kcp_client.access, options, stop))
     yield
