@@ -39,7 +39,10 @@ def _ready(obj: dict[str, object]) -> bool:
 
 
 def _rss_kib(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    status = Path(f"/proc/{pid}/status")
+    if not status.exists():
+        raise SystemExit(f"the controller process {pid} exited; see its output above")
+    for line in status.read_text().splitlines():
         if line.startswith(field):
             return int(line.split()[1])
     return 0
