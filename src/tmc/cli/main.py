@@ -166,6 +166,43 @@ def explain(
 
 
 @app.command()
+def status(kubeconfig: Path | None = KUBECONFIG_OPTION) -> None:
+    """TMC's exports in root:tmc (identity, virtual workspace) and the APIExport controller's recent events."""
+    from rich.table import Table
+
+    from tmc.api import EXPORT_NAME, WORKLOADS_EXPORT_NAME
+    from tmc.install.desired import TMC_WORKSPACE
+    from tmc.kcp.resources import API_EXPORT_ENDPOINT_SLICES, API_EXPORTS, EVENTS
+    from tmc.kcp.virtual_workspace import endpoint_urls
+
+    async def run() -> None:
+        async with _kcp_client(kubeconfig) as client:
+            exports = Table("export", "identity", "virtual workspace")
+            for name in (EXPORT_NAME, WORKLOADS_EXPORT_NAME):
+                export = await client.get(API_EXPORTS, name, cluster=TMC_WORKSPACE)
+                slice_ = await client.get(API_EXPORT_ENDPOINT_SLICES, name, cluster=TMC_WORKSPACE)
+                identity = str(export.get("status", {}).get("identityHash", ""))[:12] or "(pending)"
+                exports.add_row(name, identity, ", ".join(endpoint_urls(slice_)) or "(no binding yet)")
+            events = await client.list(EVENTS, cluster=TMC_WORKSPACE, namespace="default")
+        table = Table("last seen", "object", "type", "reason", "count", "message")
+        ours = [e for e in events["items"] if e.get("source", {}).get("component") == "tmc"]
+        for event in sorted(ours, key=lambda e: e.get("lastTimestamp") or "")[-20:]:
+            table.add_row(
+                event.get("lastTimestamp", ""),
+                event["involvedObject"]["name"],
+                event.get("type", ""),
+                event.get("reason", ""),
+                str(event.get("count", 1)),
+                event.get("message", ""),
+            )
+        out = Console(soft_wrap=True)
+        out.print(exports)
+        out.print(table if ours else "no events from the APIExport controller")
+
+    _run(run())
+
+
+@app.command()
 def version() -> None:
     """Print the TMC version and the pinned server versions."""
     import tmc
