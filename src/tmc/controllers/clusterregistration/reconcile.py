@@ -19,9 +19,10 @@ from typing import Any
 from tmc.api import CLUSTER_REGISTRATION
 from tmc.api.conditions import set_condition
 from tmc.api.meta import Condition
+from tmc.api.quantity import format_bytes, format_cpu
 from tmc.controllers.clusterregistration.credentials import CredentialProblem, load_cluster_access
 from tmc.controllers.clusterregistration.health import effective_capabilities, ready_verdict
-from tmc.controllers.clusterregistration.probe import ProbeResult, format_bytes, format_cpu, probe_cluster
+from tmc.controllers.clusterregistration.probe import ProbeResult, probe_cluster
 from tmc.errors import ConflictError, NotFoundError
 from tmc.kcp.paths import LogicalClusterPath
 from tmc.kcp.resources import resource_of

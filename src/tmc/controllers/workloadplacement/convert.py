@@ -8,8 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from tmc.api.quantity import parse_bytes, parse_cpu_millis
 from tmc.api.workload_placement import WorkloadPlacementSpec
-from tmc.controllers.clusterregistration.probe import parse_bytes, parse_cpu_millis
 from tmc.placement import (
     Affinity,
     CapabilityRequirement,
