@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from tmc.api import CLUSTER_REGISTRATION
 from tmc.install.bind import bind
@@ -33,8 +34,8 @@ from tmc.local.ports import free_port
 REGISTRATIONS = resource_of(CLUSTER_REGISTRATION)
 
 
-def _ready(obj: dict[str, object]) -> bool:
-    conditions = obj.get("status", {}).get("conditions", [])  # type: ignore[union-attr]
+def _ready(obj: dict[str, Any]) -> bool:
+    conditions = obj.get("status", {}).get("conditions", [])
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from typing import Any
 
 import pytest
 
@@ -77,7 +78,7 @@ async def test_stop_before_the_first_sync_returns_promptly() -> None:
     assert not controller.running
 
 
-FAST = {"lease_duration": 0.5, "renew_deadline": 0.1, "renew_interval": 0.01, "retry_period": 0.01}
+FAST: dict[str, Any] = {"lease_duration": 0.5, "renew_deadline": 0.1, "renew_interval": 0.01, "retry_period": 0.01}
 
 
 async def test_a_standby_is_ready_but_reconciles_only_once_it_leads_and_releases_the_lease_on_stop() -> None:

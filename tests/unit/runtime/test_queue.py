@@ -102,7 +102,7 @@ async def test_of_two_delays_for_one_key_the_earliest_wins(first: float, second:
 async def test_rate_limited_adds_back_off_exponentially_to_the_cap_and_forget_resets() -> None:
     timers = FakeTimers()
     metrics = RecordingMetrics()
-    queue = WorkQueue(
+    queue: WorkQueue[str] = WorkQueue(
         backoff=ExponentialBackoff(base=0.005, cap=300.0), clock=timers.clock, timers=timers.call_later, metrics=metrics
     )
     for _ in range(20):
