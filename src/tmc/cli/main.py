@@ -31,15 +31,25 @@ def _run(coro: object) -> None:
 @app.command()
 def up(
     state_dir: Path = typer.Option(DEFAULT_STATE_DIR, help="Where kcp, clusters and kubeconfigs live."),
-    clusters: int = typer.Option(2, min=1, max=10, help="How many local physical clusters to start."),
+    cluster: list[str] = typer.Option(
+        [],
+        "--cluster",
+        help="A local cluster NAME=REGION:NODES[:CPU[:MEMORY]] per node, e.g. big=us-west:6:8:32Gi; repeatable. "
+        "Default: us-west-1 (2 small nodes), us-west-2 (4 large), eu-central-1 (3 small).",
+    ),
     tenant: str = typer.Option("root:acme", help="Tenant workspace to create."),
     health_port: int = typer.Option(8080, help="Port of the controllers' /metrics, /healthz, /readyz."),
 ) -> None:
-    """Run the embedded default: kcp, local clusters, TMC installed, a bound tenant, controllers; until Ctrl-C."""
+    """Run the embedded default: kcp, live local clusters, TMC installed, a bound tenant, controllers; until Ctrl-C."""
     from tmc.local.embedded import run_embedded
+    from tmc.local.environment import DEFAULT_CLUSTERS
+    from tmc.local.nodes import parse_cluster_option
 
-    names = tuple(f"cluster-{index + 1}" for index in range(clusters))
-    _run(run_embedded(state_dir, names, tenant, console, health_port=health_port))
+    try:
+        clusters = dict(parse_cluster_option(value) for value in cluster) if cluster else dict(DEFAULT_CLUSTERS)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--cluster") from None
+    _run(run_embedded(state_dir, clusters, tenant, console, health_port=health_port))
 
 
 KUBECONFIG_OPTION = typer.Option(

@@ -1,8 +1,9 @@
-"""Locating (and if needed building) the kcp, kube-apiserver and etcd binaries.
+"""Locating (and if needed building) the server binaries: kcp, and a live cluster's etcd, kube-apiserver,
+kube-controller-manager, kube-scheduler and kwok (plus kwok's Stage objects).
 
-``hack/build-binaries`` is the single place that knows versions and how to build; this module asks it for
-the paths, so a missing binary is built (loudly, failing on error) rather than a test being skipped.
-Environment overrides: ``TMC_KCP_BIN``, ``TMC_KUBE_APISERVER_BIN``, ``TMC_ETCD_BIN``.
+``hack/build-binaries`` is the single place that knows versions, how to build, and the ``TMC_<NAME>_BIN``
+overrides; this module asks it for the paths, so a missing binary is built (loudly, failing on error) rather
+than a test being skipped.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from tmc.errors import LocalServerError
 class Binaries:
     kcp: Path
     kube_apiserver: Path
+    kube_controller_manager: Path
+    kube_scheduler: Path
+    kwok: Path
+    kwok_stages: Path
     etcd: Path
 
 
@@ -32,23 +37,20 @@ def repo_root() -> Path:
 
 @functools.cache
 def ensure_binaries() -> Binaries:
-    overrides = {
-        "kcp": os.environ.get("TMC_KCP_BIN"),
-        "kube-apiserver": os.environ.get("TMC_KUBE_APISERVER_BIN"),
-        "etcd": os.environ.get("TMC_ETCD_BIN"),
-    }
-    paths: dict[str, Path] = {name: Path(value) for name, value in overrides.items() if value}
-    if len(paths) < len(overrides):
-        script = repo_root() / "hack" / "build-binaries"
-        if not script.exists():
-            raise LocalServerError(f"cannot build server binaries: {script} not found (set TMC_REPO_ROOT)")
-        result = subprocess.run([str(script), "--print"], stdout=subprocess.PIPE, text=True, check=False)
-        if result.returncode != 0:
-            raise LocalServerError(f"{script} failed with exit code {result.returncode}; see its output above")
-        for line in result.stdout.splitlines():
-            name, _, built = line.partition("=")
-            paths.setdefault(name, Path(built))
+    script = repo_root() / "hack" / "build-binaries"
+    if not script.exists():
+        raise LocalServerError(f"cannot find server binaries: {script} not found (set TMC_REPO_ROOT)")
+    result = subprocess.run([str(script), "--print"], stdout=subprocess.PIPE, text=True, check=False)
+    if result.returncode != 0:
+        raise LocalServerError(f"{script} failed with exit code {result.returncode}; see its output above")
+    paths: dict[str, Path] = {}
+    for line in result.stdout.splitlines():
+        name, _, built = line.partition("=")
+        paths[name.replace("-", "_")] = Path(built)
+    missing = [name for name in Binaries.__dataclass_fields__ if name not in paths]
+    if missing:
+        raise LocalServerError(f"{script} --print did not name {', '.join(missing)}")
     for name, path in paths.items():
-        if not os.access(path, os.X_OK):
+        if name != "kwok_stages" and not os.access(path, os.X_OK):
             raise LocalServerError(f"{name} binary {path} is missing or not executable")
-    return Binaries(kcp=paths["kcp"], kube_apiserver=paths["kube-apiserver"], etcd=paths["etcd"])
+    return Binaries(**{name: paths[name] for name in Binaries.__dataclass_fields__})

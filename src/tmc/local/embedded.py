@@ -1,8 +1,8 @@
 """``tmc up``: the embedded default, kept running until interrupted.
 
-kcp + N local physical clusters, TMC installed in ``root:tmc``, one tenant workspace bound to it with every
-local cluster registered (kubeconfig Secret + ClusterRegistration, labelled with a region), and the TMC
-controllers running in this process.
+kcp + N live local physical clusters (by default three, in two regions, of different sizes), TMC installed in
+``root:tmc``, one tenant workspace bound to it with every local cluster registered (kubeconfig Secret +
+ClusterRegistration, labelled with its nodes' region), and the TMC controllers running in this process.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import asyncio
 import base64
 import contextlib
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 from rich.console import Console
@@ -25,21 +26,20 @@ from tmc.kcp.resources import SECRETS, resource_of
 from tmc.kcp.rest import KubeClient
 from tmc.kcp.workspaces import ensure_workspace
 from tmc.local.environment import LocalEnvironment
+from tmc.local.nodes import REGION_LABEL, NodeSpec
 from tmc.local.physical_cluster import PhysicalCluster
 from tmc.runtime import install_signal_handlers
 
-REGIONS = ("us-west", "us-east", "eu-central")
-
 
 async def run_embedded(
-    state_dir: Path, cluster_names: tuple[str, ...], tenant: str, console: Console, *, health_port: int = 8080
+    state_dir: Path, clusters: Mapping[str, NodeSpec], tenant: str, console: Console, *, health_port: int = 8080
 ) -> None:
     tenant_path = LogicalClusterPath.parse(tenant)
     # Each run starts clean: ports and certificates are new, and stale state would only confuse.
     if state_dir.exists():
         shutil.rmtree(state_dir)
-    environment = LocalEnvironment(state_dir, cluster_names)
-    console.print(f"Starting kcp and {len(cluster_names)} physical clusters ...")
+    environment = LocalEnvironment(state_dir, clusters)
+    console.print(f"Starting kcp and {len(clusters)} live physical clusters ...")
     stop = asyncio.Event()
     remove_handlers = install_signal_handlers(stop)
     try:
@@ -49,8 +49,8 @@ async def run_embedded(
                 await install(client)
                 await ensure_workspace(client, tenant_path)
                 await bind(client, tenant_path)
-                for index, (name, cluster) in enumerate(environment.clusters.items()):
-                    await register(client, tenant_path, name, cluster, REGIONS[index % len(REGIONS)], index)
+                for name, cluster in environment.clusters.items():
+                    await register(client, tenant_path, name, cluster)
             tenant_kubeconfig = _write_tenant_kubeconfig(environment, state_dir, tenant_path)
             _print_access(console, environment, tenant, tenant_kubeconfig, health_port)
             options = ControllerOptions(health_port=health_port, identity="tmc-up")
@@ -60,9 +60,8 @@ async def run_embedded(
         remove_handlers()
 
 
-async def register(
-    client: KubeClient, tenant: LogicalClusterPath, name: str, cluster: PhysicalCluster, region: str, index: int
-) -> None:
+async def register(client: KubeClient, tenant: LogicalClusterPath, name: str, cluster: PhysicalCluster) -> None:
+    region = cluster.nodes.labels.get(REGION_LABEL, "local")
     secret = {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -74,7 +73,7 @@ async def register(
         "kind": "ClusterRegistration",
         "metadata": {"name": name, "labels": {"region": region}},
         "spec": {
-            "location": f"{region}-{index + 1}",
+            "location": name,
             "capabilities": [{"type": "compute", "available": True}, {"type": "storage", "available": True}],
             "kubeconfigSecretRef": {"namespace": "default", "name": f"{name}-kubeconfig"},
         },

@@ -1,28 +1,36 @@
-"""A real Kubernetes API server on loopback (etcd + kube-apiserver), the way envtest runs one.
+"""A live Kubernetes cluster on loopback: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok.
 
-There are no nodes or kubelets: objects are stored and served exactly as on any cluster, which is what TMC's
-sync engine talks to. The apiserver can be stopped and started on its own (etcd keeps the data) to play a
-cluster outage.
+kwok stands in for kubelets: it runs the fake Nodes the harness creates (shape from ``NodeSpec``) and takes
+scheduled Pods to Running and Ready, so a Deployment really rolls out and its status is written by the real
+deployment controller. The apiserver can be stopped and started on its own (etcd keeps the data, the other
+components reconnect) to play a cluster outage.
 """
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from pathlib import Path
 
+from tmc.errors import ConflictError
 from tmc.kcp.kubeconfig import ClusterAccess
+from tmc.kcp.resources import NODES
 from tmc.kcp.rest import KubeClient
 from tmc.local.binaries import ensure_binaries
 from tmc.local.certs import generate_serving_pki
+from tmc.local.nodes import NodeSpec
 from tmc.local.ports import free_port
 from tmc.local.process import ManagedProcess
-from tmc.local.readiness import http_ok, wait_until
+from tmc.local.readiness import http_ok, wait_for_nodes_ready, wait_until
 
 
 class PhysicalCluster:
-    def __init__(self, name: str, work_dir: Path, *, start_timeout: float = 120.0) -> None:
+    def __init__(
+        self, name: str, work_dir: Path, *, nodes: NodeSpec | None = None, start_timeout: float = 120.0
+    ) -> None:
         self.name = name
         self.work_dir = work_dir
+        self.nodes = nodes if nodes is not None else NodeSpec()
         self.port = free_port()
         self.etcd_port = free_port()
         self.etcd_peer_port = free_port()
@@ -31,6 +39,7 @@ class PhysicalCluster:
         self._pki_paths: dict[str, Path] = {}
         self._etcd: ManagedProcess | None = None
         self._apiserver: ManagedProcess | None = None
+        self._components: list[ManagedProcess] = []
 
     @property
     def url(self) -> str:
@@ -58,6 +67,8 @@ class PhysicalCluster:
         self.kubeconfig_path.write_text(self.access.to_kubeconfig_yaml(self.name))
         await self._start_etcd()
         await self.start_apiserver()
+        await self._start_components()
+        await self._create_nodes()
 
     async def _start_etcd(self) -> None:
         client_url = f"http://127.0.0.1:{self.etcd_port}"
@@ -108,7 +119,8 @@ class PhysicalCluster:
                 f"--service-account-issuer=https://127.0.0.1:{self.port}",
                 f"--service-account-key-file={pki['sa-pub']}",
                 f"--service-account-signing-key-file={pki['sa-key']}",
-                # No controller-manager runs, so nothing would mint service-account tokens for pods.
+                # kwok's pods mount nothing; without this a pod created before the service-account controller
+                # made the namespace's "default" account would be refused and retried with backoff.
                 "--disable-admission-plugins=ServiceAccount",
                 "--allow-privileged=true",
                 f"--cert-dir={self.work_dir / 'certs'}",
@@ -124,14 +136,70 @@ class PhysicalCluster:
                 timeout=self.start_timeout,
             )
 
+    async def _start_components(self) -> None:
+        binaries = ensure_binaries()
+        pki = self._pki_paths
+        kubeconfig = str(self.kubeconfig_path)
+        self._components = [
+            ManagedProcess(
+                f"kube-controller-manager[{self.name}]",
+                [
+                    str(binaries.kube_controller_manager),
+                    f"--kubeconfig={kubeconfig}",
+                    "--leader-elect=false",
+                    "--secure-port=0",
+                    f"--service-account-private-key-file={pki['sa-key']}",
+                    f"--root-ca-file={pki['ca']}",
+                    "--use-service-account-credentials=false",
+                    "--concurrent-deployment-syncs=10",
+                    "--concurrent-replicaset-syncs=10",
+                ],
+                self.work_dir / "kube-controller-manager.log",
+            ),
+            ManagedProcess(
+                f"kube-scheduler[{self.name}]",
+                [str(binaries.kube_scheduler), f"--kubeconfig={kubeconfig}", "--leader-elect=false", "--secure-port=0"],
+                self.work_dir / "kube-scheduler.log",
+            ),
+            ManagedProcess(
+                f"kwok[{self.name}]",
+                [
+                    str(binaries.kwok),
+                    f"--kubeconfig={kubeconfig}",
+                    f"--config={binaries.kwok_stages}",
+                    "--manage-all-nodes=false",
+                    "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                    "--node-lease-duration-seconds=40",
+                    "--cidr=10.244.0.0/16",
+                    "--node-ip=10.240.0.1",
+                ],
+                self.work_dir / "kwok.log",
+                env={"KWOK_WORKDIR": str(self.work_dir / "kwok")},
+            ),
+        ]
+        for component in self._components:
+            await component.start()
+
+    async def _create_nodes(self) -> None:
+        async with KubeClient(self.access, timeout=10) as client:
+            for node in self.nodes.manifests(self.name):
+                with contextlib.suppress(ConflictError):  # restarted on kept data: the node is already there
+                    await client.create(NODES, node)
+            await wait_for_nodes_ready(
+                client, self._components, count=self.nodes.count, what=f"{self.name}: nodes Ready", timeout=60
+            )
+
     async def stop_apiserver(self) -> None:
         if self._apiserver is not None:
             await self._apiserver.stop()
 
     async def stop(self) -> None:
+        for component in self._components:
+            await component.stop()
         await self.stop_apiserver()
         if self._etcd is not None:
             await self._etcd.stop()
 
     def pids(self) -> list[int]:
-        return [p.pid for p in (self._etcd, self._apiserver) if p is not None and p.running and p.pid]
+        processes = (self._etcd, self._apiserver, *self._components)
+        return [p.pid for p in processes if p is not None and p.running and p.pid]
