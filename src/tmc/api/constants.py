@@ -30,3 +30,12 @@ CONDITION_READY: Final = "Ready"
 
 CONDITION_SCHEDULED: Final = "Scheduled"
 """WorkloadPlacement condition: every selected workload has a placement decision."""
+
+CONDITION_APPLIED: Final = "Applied"
+"""WorkloadBinding condition: every chosen cluster has the workload's current spec."""
+
+SYNC_FINALIZER: Final = "tmc.kcp.io/sync"
+"""Finalizer on a tenant's workload and its WorkloadBinding while copies of it may exist on clusters."""
+
+PLACEMENT_LABEL: Final = "tmc.kcp.io/placement"
+"""Label on a WorkloadBinding naming the WorkloadPlacement that decided it."""

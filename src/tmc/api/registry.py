@@ -15,10 +15,11 @@ from typing import Any, Literal
 
 from tmc.api._base import ApiModel
 from tmc.api.cluster_registration import ClusterRegistration
-from tmc.api.constants import CATEGORY, CONDITION_READY, CONDITION_SCHEDULED, GROUP, VERSION
+from tmc.api.constants import CATEGORY, CONDITION_APPLIED, CONDITION_READY, CONDITION_SCHEDULED, GROUP, VERSION
 from tmc.api.constants import EXPORT_NAME as EXPORT_NAME
 from tmc.api.constants import WORKLOADS_EXPORT_NAME as WORKLOADS_EXPORT_NAME
 from tmc.api.schema import object_schema
+from tmc.api.workload_binding import WorkloadBinding
 from tmc.api.workload_placement import WorkloadPlacement
 from tmc.api.workloads import Deployment
 
@@ -225,6 +226,31 @@ WORKLOAD_PLACEMENT = ResourceInfo(
     ),
 )
 
+WORKLOAD_BINDING = ResourceInfo(
+    group=GROUP,
+    version=VERSION,
+    kind="WorkloadBinding",
+    plural="workloadbindings",
+    singular="workloadbinding",
+    scope="Namespaced",
+    model=WorkloadBinding,
+    short_names=("wb",),
+    categories=(CATEGORY,),
+    printer_columns=(
+        PrinterColumn("Kind", "string", ".spec.workload.kind", "Kind of the placed workload."),
+        PrinterColumn("Workload", "string", ".spec.workload.name", "Name of the placed workload."),
+        PrinterColumn("Clusters", "string", ".spec.clusters[*].name", "Clusters chosen for it."),
+        PrinterColumn("Replicas", "integer", ".spec.clusters[*].replicas", "Replicas per chosen cluster."),
+        PrinterColumn(
+            "Applied",
+            "string",
+            f'.status.conditions[?(@.type=="{CONDITION_APPLIED}")].status',
+            "Whether every chosen cluster has the current spec.",
+        ),
+        AGE_COLUMN,
+    ),
+)
+
 DEPLOYMENT = ResourceInfo(
     group="apps",
     version="v1",
@@ -245,7 +271,7 @@ DEPLOYMENT = ResourceInfo(
     crd_allowed=False,
 )
 
-TMC_RESOURCES: tuple[ResourceInfo, ...] = (CLUSTER_REGISTRATION, WORKLOAD_PLACEMENT)
+TMC_RESOURCES: tuple[ResourceInfo, ...] = (CLUSTER_REGISTRATION, WORKLOAD_PLACEMENT, WORKLOAD_BINDING)
 """The kinds of the ``tmc.kcp.io`` APIExport."""
 
 WORKLOAD_RESOURCES: tuple[ResourceInfo, ...] = (DEPLOYMENT,)

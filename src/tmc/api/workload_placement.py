@@ -443,15 +443,18 @@ class WorkloadPlacementStatus(ApiModel):
     )
     conditions: Annotated[list[Condition], ListMap("type")] = Field(
         default_factory=list,
-        description="`Scheduled` is `True` when every selected workload has enough clusters.",
+        description="`Scheduled` is `True` when every selected workload has enough clusters. Where each workload"
+        " runs is in its WorkloadBinding (`kubectl get workloadbindings`), so this object's size never grows with"
+        " the number of workloads.",
     )
     round_robin_cursor: int = Field(
         default=0,
         ge=0,
         description="Strategy `RoundRobin`: position in the name-ordered cluster list to continue from.",
     )
-    decisions: Annotated[list[PlacementDecision], Atomic()] = Field(
-        default_factory=list, description="One decision per selected workload."
+    workloads: int = Field(default=0, ge=0, description="How many workloads the placement selects.")
+    scheduled_workloads: int = Field(
+        default=0, ge=0, description="How many of them have enough clusters (each has its WorkloadBinding)."
     )
     selected_clusters: str | None = Field(
         default=None,

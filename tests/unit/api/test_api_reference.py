@@ -39,7 +39,7 @@ def test_the_reference_documents_every_kind_field_and_rule() -> None:
         "`spec.location`",
         "`spec.capabilities[].available`",
         "`spec.replicaDivision.staticWeights[].weight`",
-        "`status.decisions[].clusters[].replicas`",
+        "`spec.clusters[].replicas`",
         "`matchExpressions[].operator`",
     ):
         assert path in text

@@ -49,12 +49,13 @@ def test_constants_and_registries() -> None:
         "kubernetes",
     )
     assert LOCATION_LABEL == "tmc.kcp.io/location"
-    assert [info.kind for info in TMC_RESOURCES] == ["ClusterRegistration", "WorkloadPlacement"]
+    assert [info.kind for info in TMC_RESOURCES] == ["ClusterRegistration", "WorkloadPlacement", "WorkloadBinding"]
     assert [info.kind for info in WORKLOAD_RESOURCES] == ["Deployment"]
     assert (registry.EXPORT_NAME, registry.WORKLOADS_EXPORT_NAME) == (EXPORT_NAME, WORKLOADS_EXPORT_NAME)
     assert [(i.group, i.version, i.plural, i.scope) for i in ALL_RESOURCES] == [
         ("tmc.kcp.io", "v1alpha1", "clusterregistrations", "Cluster"),
         ("tmc.kcp.io", "v1alpha1", "workloadplacements", "Namespaced"),
+        ("tmc.kcp.io", "v1alpha1", "workloadbindings", "Namespaced"),
         ("apps", "v1", "deployments", "Namespaced"),
     ]
     with pytest.raises(KeyError, match="known kinds: ClusterRegistration"):
