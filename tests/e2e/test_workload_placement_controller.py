@@ -9,6 +9,7 @@ import pytest
 
 from tests.unit.api.helpers import seed_example
 from tmc.api import CLUSTER_REGISTRATION, WORKLOAD_PLACEMENT
+from tmc.controllers.workloadplacement.bindings import BINDINGS
 from tmc.controllers.workloadplacement.explain import explain_placement
 from tmc.kcp.paths import LogicalClusterPath
 from tmc.kcp.resources import DEPLOYMENTS, resource_of
@@ -42,16 +43,15 @@ def _deployment(name: str, replicas: int) -> dict[str, Any]:
 
 
 def _placed(obj: dict[str, Any]) -> dict[str, int]:
-    decisions = obj.get("status", {}).get("decisions", [])
-    return {c["name"]: c["replicas"] for d in decisions for c in d["clusters"]}
+    return {c["name"]: c["replicas"] for c in obj.get("spec", {}).get("clusters", [])}
 
 
 async def _tenant_with_clusters(
     new_tenant: BoundFactory, client: KubeClient, clusters: dict[str, tuple[PhysicalCluster, str]], prefix: str
 ) -> LogicalClusterPath:
     tenant = await new_tenant(prefix)
-    for index, (name, (cluster, region)) in enumerate(clusters.items()):
-        await register(client, tenant, name, cluster, region, index)
+    for name, (cluster, region) in clusters.items():
+        await register(client, tenant, name, cluster, region)
     # Decisions are sticky (a cluster turning Ready later does not move placed workloads), so the scenario
     # starts once every registered cluster is Ready.
     for name in clusters:
@@ -89,16 +89,27 @@ async def test_the_seed_spread_placement_picks_ready_us_west_clusters_and_fails_
     )
     await kcp_client.create(DEPLOYMENTS, _deployment("web", 5), cluster=tenant, namespace="default")
 
-    placement = await wait_for_object(
+    binding = await wait_for_object(
         kcp_client,
-        PLACEMENTS,
-        "web-app-placement",
-        lambda p: set(_placed(p)) == {"west-a", "west-b"},
+        BINDINGS,
+        "deployment-web",
+        lambda b: set(_placed(b)) == {"west-a", "west-b"},
         cluster=tenant,
         namespace="default",
         timeout=2 * HEARTBEAT + SLACK,
     )
-    assert sum(_placed(placement).values()) == 5
+    assert sum(_placed(binding).values()) == 5
+    assert binding["spec"]["placement"] == "web-app-placement"
+    placement = await wait_for_object(
+        kcp_client,
+        PLACEMENTS,
+        "web-app-placement",
+        lambda p: p.get("status", {}).get("scheduledWorkloads") == 1,
+        cluster=tenant,
+        namespace="default",
+        timeout=SLACK,
+    )
+    assert placement["status"]["workloads"] == 1
     scheduled = next(c for c in placement["status"]["conditions"] if c["type"] == "Scheduled")
     assert scheduled["status"] == "True"
     assert placement["status"]["observedGeneration"] == placement["metadata"]["generation"]
@@ -113,16 +124,25 @@ async def test_the_seed_spread_placement_picks_ready_us_west_clusters_and_fails_
 
     await west_b.stop_apiserver()
     try:
-        failed_over = await wait_for_object(
+        await wait_for_object(
             kcp_client,
-            PLACEMENTS,
-            "web-app-placement",
-            lambda p: _placed(p) == {"west-a": 5},
+            BINDINGS,
+            "deployment-web",
+            lambda b: _placed(b) == {"west-a": 5},
             cluster=tenant,
             namespace="default",
             timeout=HEARTBEAT + GRACE + SLACK,
         )
-        assert failed_over["status"]["selectedClusters"] == "west-a"
+        failed_over = await wait_for_object(
+            kcp_client,
+            PLACEMENTS,
+            "web-app-placement",
+            lambda p: p.get("status", {}).get("selectedClusters") == "west-a",
+            cluster=tenant,
+            namespace="default",
+            timeout=SLACK,
+        )
+        assert failed_over["status"]["scheduledWorkloads"] == 1
     finally:
         await west_b.start_apiserver()
     # Decisions are sticky: west-b coming back does not move replicas again (no churn); see the closing note.
@@ -138,13 +158,13 @@ async def test_identically_named_placements_in_two_tenants_see_only_their_own_cl
         await kcp_client.create(DEPLOYMENTS, _deployment("web", 2), cluster=tenant, namespace="default")
         await kcp_client.create(PLACEMENTS, seed_example(4), cluster=tenant, namespace="default")
     for tenant, own in ((tenant_a, "only-a"), (tenant_b, "only-b")):
-        placement = await wait_for_object(
+        binding = await wait_for_object(
             kcp_client,
-            PLACEMENTS,
-            "web-app-placement",
-            lambda p: bool(_placed(p)),
+            BINDINGS,
+            "deployment-web",
+            lambda b: bool(_placed(b)),
             cluster=tenant,
             namespace="default",
             timeout=2 * HEARTBEAT + SLACK,
         )
-        assert _placed(placement) == {own: 2}
+        assert _placed(binding) == {own: 2}

@@ -60,8 +60,11 @@ async def run_embedded(
         remove_handlers()
 
 
-async def register(client: KubeClient, tenant: LogicalClusterPath, name: str, cluster: PhysicalCluster) -> None:
-    region = cluster.nodes.labels.get(REGION_LABEL, "local")
+async def register(
+    client: KubeClient, tenant: LogicalClusterPath, name: str, cluster: PhysicalCluster, region: str | None = None
+) -> None:
+    """The kubeconfig Secret and the ClusterRegistration, labelled ``region`` (default: the nodes' region)."""
+    region = region or cluster.nodes.labels.get(REGION_LABEL, "local")
     secret = {
         "apiVersion": "v1",
         "kind": "Secret",

@@ -1,19 +1,22 @@
 """Wiring of the WorkloadPlacement controller, all through the tmc.kcp.io virtual workspace.
 
 Placements are keyed per object; a registration change re-enqueues every placement of the same logical
-cluster, a workload change the placements of its namespace. Nothing crosses a logical cluster boundary.
+cluster, a workload change (of any placeable kind) the placements of its namespace, a binding change the
+placement named by its label. Nothing crosses a logical cluster boundary.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from tmc.api import CLUSTER_REGISTRATION
+from tmc.api import CLUSTER_REGISTRATION, WORKLOAD_RESOURCES
+from tmc.api.constants import PLACEMENT_LABEL
+from tmc.controllers.workloadplacement.bindings import BINDINGS
 from tmc.controllers.workloadplacement.reconcile import PLACEMENTS, WorkloadPlacementReconciler
 from tmc.kcp.paths import ALL_CLUSTERS
-from tmc.kcp.resources import DEPLOYMENTS, resource_of
+from tmc.kcp.resources import resource_of
 from tmc.kcp.rest import KubeClient
-from tmc.runtime import BY_CLUSTER, Controller, EventHandler, Informer, Manager, key_of
+from tmc.runtime import BY_CLUSTER, Controller, EventHandler, Informer, Manager, ObjectKey, key_of
 from tmc.runtime.keys import cluster_of
 
 NAME = "workloadplacement"
@@ -31,8 +34,9 @@ def setup(
 
     placements = informer(PLACEMENTS)
     registrations = informer(resource_of(CLUSTER_REGISTRATION))
-    workloads = informer(DEPLOYMENTS)
-    reconciler = WorkloadPlacementReconciler(virtual_workspace, placements, registrations, workloads)
+    workloads = {info.api_version + "/" + info.kind: informer(resource_of(info)) for info in WORKLOAD_RESOURCES}
+    bindings = informer(BINDINGS)
+    reconciler = WorkloadPlacementReconciler(virtual_workspace, placements, registrations, workloads, bindings)
     controller = manager.add_controller(Controller(NAME, reconciler, workers=workers, metrics=manager.metrics))
     placements.add_handler(EventHandler.enqueue(controller.enqueue))
 
@@ -51,9 +55,21 @@ def setup(
         on_update=lambda old, new: placements_of_cluster(new),
         on_delete=placements_of_cluster,
     )
-    workloads.add_handler(
-        on_add=placements_of_namespace,
-        on_update=lambda old, new: placements_of_namespace(new),
-        on_delete=placements_of_namespace,
+    for workload_informer in workloads.values():
+        workload_informer.add_handler(
+            on_add=placements_of_namespace,
+            on_update=lambda old, new: placements_of_namespace(new),
+            on_delete=placements_of_namespace,
+        )
+
+    def placement_of_binding(obj: dict[str, Any]) -> None:
+        placement = (obj["metadata"].get("labels") or {}).get(PLACEMENT_LABEL)
+        if placement:
+            controller.enqueue(ObjectKey(cluster_of(obj), obj["metadata"].get("namespace") or "", placement))
+
+    bindings.add_handler(
+        on_add=placement_of_binding,
+        on_update=lambda old, new: placement_of_binding(new),
+        on_delete=placement_of_binding,
     )
     return controller

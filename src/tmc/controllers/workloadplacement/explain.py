@@ -1,7 +1,7 @@
 """``tmc explain``: the engine's per-cluster verdicts for one placement, computed by the same code that decides.
 
 Reads the placement, the registrations and the selected workloads of one workspace and runs the engine with
-the placement's current decisions as history, without writing anything.
+the placement's current decisions (its WorkloadBindings) as history, without writing anything.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tmc.api import CLUSTER_REGISTRATION
+from tmc.api.constants import PLACEMENT_LABEL
+from tmc.controllers.workloadplacement.bindings import BINDINGS, previous_decision
 from tmc.controllers.workloadplacement.convert import candidate_of, policy_of, selector, workload_key, workload_of
 from tmc.controllers.workloadplacement.reconcile import PLACEMENTS
 from tmc.kcp.paths import LogicalClusterPath
@@ -38,11 +40,13 @@ async def explain_placement(
     candidates = CandidateSet([candidate_of(r) for r in registrations["items"]])
     label_selector = (placement["spec"].get("workloadSelector") or {}).get("labelSelector")
     matcher = compile_selector(selector(label_selector), "spec.workloadSelector.labelSelector")
+    bindings = await client.list(
+        BINDINGS, cluster=workspace, namespace=namespace, params={"labelSelector": f"{PLACEMENT_LABEL}={name}"}
+    )
     previous = {
-        "/".join(str(d["workload"].get(k, "")) for k in ("apiVersion", "kind", "namespace", "name")): tuple(
-            (c["name"], int(c.get("replicas") or 0)) for c in d.get("clusters", [])
-        )
-        for d in (placement.get("status") or {}).get("decisions", [])
+        "/".join(str(b["spec"]["workload"].get(k, "")) for k in ("apiVersion", "kind", "namespace", "name")): decision
+        for b in bindings["items"]
+        if (decision := previous_decision(b)) is not None
     }
     verdicts = []
     cursor = int((placement.get("status") or {}).get("roundRobinCursor") or 0)

@@ -2,23 +2,32 @@
 
 Steps: (1) build the engine's inputs only from objects whose logical cluster equals the placement's (the
 isolation guarantee lives here and in the informers' per-cluster index); (2) validate the policy (a bad
-policy is the user's to fix: condition, no retry); (3) ``decide_many`` with previous decisions and the
-persisted round-robin cursor; (4) write decisions, cursor, Scheduled condition and observedGeneration to
-status when they changed. NotReady clusters change registrations, which re-enqueue their placements, so a
-failed cluster is replaced in the next reconcile; toleration windows are honoured by a timed requeue.
+policy is the user's to fix: condition, no retry); (3) ``decide_many`` with the previous decisions (read back
+from the WorkloadBindings) and the persisted round-robin cursor; (4) converge one WorkloadBinding per placed
+workload (``bindings.py``); (5) write counts, cursor, Scheduled condition and observedGeneration to status
+when they changed. NotReady clusters change registrations, which re-enqueue their placements, so a failed
+cluster is replaced in the next reconcile; toleration windows are honoured by a timed requeue. A deleted
+placement's bindings are deleted (the sync engine's finalizer keeps each until its copies are gone).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from tmc.api import WORKLOAD_PLACEMENT
+from tmc.api import WORKLOAD_PLACEMENT, binding_name
 from tmc.api.conditions import set_condition
+from tmc.api.constants import PLACEMENT_LABEL
 from tmc.api.meta import Condition
 from tmc.api.workload_placement import summarize_clusters
+from tmc.controllers.workloadplacement.bindings import (
+    BindingWriter,
+    DesiredBinding,
+    claimed_elsewhere,
+    previous_decision,
+)
 from tmc.controllers.workloadplacement.convert import candidate_of, policy_of, selector, workload_key, workload_of
 from tmc.errors import ConflictError, NotFoundError
 from tmc.kcp.paths import LogicalClusterPath
@@ -45,17 +54,22 @@ class WorkloadPlacementReconciler:
         client: KubeClient,
         placements: Informer,
         registrations: Informer,
-        workloads: Informer,
+        workloads: Mapping[str, Informer],
+        bindings: Informer,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """``workloads``: one informer per placeable kind, keyed by ``<apiVersion>/<kind>``."""
         self.client = client
         self.placements = placements
         self.registrations = registrations
         self.workloads = workloads
+        self.bindings = bindings
+        self.binding_writer = BindingWriter(client)
         self.clock = clock
 
     def selected_workloads(self, placement: JSON) -> list[JSON]:
+        """The workloads of the placement's own workspace and namespace its selector picks, kind stamped."""
         cluster, namespace = cluster_of(placement), placement["metadata"].get("namespace", "")
         spec = placement.get("spec", {})
         workload_selector = spec.get("workloadSelector") or {}
@@ -64,20 +78,38 @@ class WorkloadPlacementReconciler:
             selector(workload_selector.get("labelSelector")), "spec.workloadSelector.labelSelector"
         )
         chosen = []
-        for workload in self.workloads.by_index(BY_CLUSTER, cluster):
-            metadata = workload["metadata"]
-            if metadata.get("namespace") != namespace:
+        for ref in refs:
+            api_version, kind = ref.get("apiVersion", "apps/v1"), ref.get("kind", "Deployment")
+            informer = self.workloads.get(f"{api_version}/{kind}")
+            if informer is None:
                 continue
-            for ref in refs:
-                if ref.get("kind", "Deployment") == "Deployment" and ref.get("name") in (None, metadata["name"]):
-                    if labels.matches(metadata.get("labels") or {}):
-                        chosen.append(workload)
-                    break
-        return sorted(chosen, key=workload_key)
+            for workload in informer.by_index(BY_CLUSTER, cluster):
+                metadata = workload["metadata"]
+                if metadata.get("namespace") != namespace or metadata.get("deletionTimestamp"):
+                    continue
+                if ref.get("name") in (None, metadata["name"]) and labels.matches(metadata.get("labels") or {}):
+                    chosen.append({**workload, "apiVersion": api_version, "kind": kind})
+        unique = {workload_key(w): w for w in chosen}
+        return [unique[k] for k in sorted(unique)]
+
+    def bindings_of(self, cluster: str, namespace: str, placement: str) -> list[JSON]:
+        return [
+            b
+            for b in self.bindings.by_index(BY_CLUSTER, cluster)
+            if b["metadata"].get("namespace") == namespace
+            and (b["metadata"].get("labels") or {}).get(PLACEMENT_LABEL) == placement
+        ]
+
+    def binding_of(self, cluster: str, workload: JSON) -> JSON | None:
+        metadata = workload["metadata"]
+        name = binding_name(workload["kind"], metadata["name"])
+        return self.bindings.get(ObjectKey(cluster, metadata["namespace"], name))
 
     async def reconcile(self, key: ObjectKey) -> Result:
         placement = self.placements.get(key)
         if placement is None or placement["metadata"].get("deletionTimestamp"):
+            stale = self.bindings_of(key.cluster, key.namespace, key.name)
+            await self.binding_writer.delete_all(LogicalClusterPath(key.cluster), key.namespace, stale)
             return Result()
         now = self.clock()
         status: dict[str, Any] = dict(placement.get("status") or {})
@@ -92,10 +124,19 @@ class WorkloadPlacementReconciler:
             await self._write(placement, status)
             return Result()
         candidates = CandidateSet([candidate_of(r) for r in self.registrations.by_index(BY_CLUSTER, key.cluster)])
-        workloads = self.selected_workloads(placement)
+        name = placement["metadata"]["name"]
+        claimed: dict[str, str] = {}
+        workloads = []
+        for workload in self.selected_workloads(placement):
+            owner = claimed_elsewhere(self.binding_of(key.cluster, workload), name)
+            if owner is None:
+                workloads.append(workload)
+            else:
+                claimed[workload["metadata"]["name"]] = owner
         previous = {
-            _decision_key(d): tuple((c["name"], int(c.get("replicas") or 0)) for c in d.get("clusters", []))
-            for d in status.get("decisions", [])
+            workload_key(w): decision
+            for w in workloads
+            if (decision := previous_decision(self.binding_of(key.cluster, w))) is not None
         }
         batch = decide_many(
             candidates,
@@ -104,27 +145,30 @@ class WorkloadPlacementReconciler:
             previous,
             DecisionContext(now=now, round_robin_cursor=int(status.get("roundRobinCursor") or 0)),
         )
-        decisions: list[JSON] = []
+        desired: list[DesiredBinding] = []
         selected: set[str] = set()
-        problems: list[str] = []
+        problems = [f"{w}: already placed by WorkloadPlacement {owner}" for w, owner in sorted(claimed.items())]
         for workload in workloads:
             result = batch.results[workload_key(workload)]
             if result.status is not PlacementStatus.SCHEDULED:
                 problems.append(f"{workload['metadata']['name']}: {result.message}")
-            selected.update(name for name, _ in result.decision)
-            decisions.append(
-                {
-                    "workload": {
-                        "apiVersion": workload.get("apiVersion", "apps/v1"),
-                        "kind": workload.get("kind", "Deployment"),
-                        "namespace": workload["metadata"]["namespace"],
-                        "name": workload["metadata"]["name"],
-                    },
-                    "clusters": [{"name": name, "replicas": replicas} for name, replicas in result.decision],
-                    **({"fallbackGroup": result.fallback_group} if result.fallback_group is not None else {}),
-                }
+            selected.update(cluster for cluster, _ in result.decision)
+            replicas_matter = "replicas" in (workload.get("spec") or {}) or workload["kind"] in _REPLICATED_KINDS
+            desired.append(
+                DesiredBinding(
+                    workload,
+                    tuple((cluster, count if replicas_matter else None) for cluster, count in result.decision),
+                    result.fallback_group,
+                )
             )
-        if not workloads:
+        await self.binding_writer.converge(
+            LogicalClusterPath(key.cluster),
+            key.namespace,
+            name,
+            desired,
+            self.bindings_of(key.cluster, key.namespace, name),
+        )
+        if not workloads and not claimed:
             set_condition(
                 conditions,
                 "Scheduled",
@@ -150,7 +194,10 @@ class WorkloadPlacementReconciler:
         status.update(
             observedGeneration=generation,
             conditions=[c.to_dict() for c in conditions],
-            decisions=decisions,
+            workloads=len(workloads) + len(claimed),
+            scheduledWorkloads=sum(
+                1 for w in workloads if batch.results[workload_key(w)].status is PlacementStatus.SCHEDULED
+            ),
             roundRobinCursor=batch.round_robin_cursor,
             selectedClusters=summarize_clusters(sorted(selected)),
         )
@@ -174,6 +221,5 @@ class WorkloadPlacementReconciler:
             log.debug("status write for %s skipped: object changed", metadata["name"])
 
 
-def _decision_key(decision: JSON) -> str:
-    ref = decision.get("workload", {})
-    return f"{ref.get('apiVersion', '')}/{ref.get('kind', '')}/{ref.get('namespace', '')}/{ref.get('name', '')}"
+# Kinds whose replica count the decision divides; others get a copy per cluster without a count.
+_REPLICATED_KINDS = frozenset({"Deployment", "StatefulSet"})

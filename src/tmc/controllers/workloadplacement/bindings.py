@@ -1,0 +1,120 @@
+"""A placement's decisions as WorkloadBindings: one per placed workload, in the workload's namespace.
+
+The placement controller is the only writer of a binding's ``spec`` (field manager ``tmc-placement``). A binding
+is created with the sync finalizer already on it, so the sync engine never applies a copy that has no record; it
+is deleted when its workload stops being selected or its placement goes, and the sync engine's finalizer keeps it
+until the copies it applied are cleaned up.
+
+Two placements selecting the same workload: the binding that exists stays with the placement that created it;
+the other placement reports the workload as claimed elsewhere (deterministic, no flapping between owners).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from tmc.api import WORKLOAD_BINDING, binding_name
+from tmc.api.constants import PLACEMENT_LABEL, SYNC_FINALIZER
+from tmc.errors import ConflictError, NotFoundError
+from tmc.kcp.paths import LogicalClusterPath
+from tmc.kcp.resources import resource_of
+from tmc.kcp.rest import JSON, KubeClient
+
+BINDINGS = resource_of(WORKLOAD_BINDING)
+FIELD_MANAGER = "tmc-placement"
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredBinding:
+    workload: JSON
+    clusters: tuple[tuple[str, int | None], ...]
+    fallback_group: int | None
+
+    @property
+    def name(self) -> str:
+        return binding_name(self.workload["kind"], self.workload["metadata"]["name"])
+
+    def spec(self, placement: str) -> JSON:
+        metadata = self.workload["metadata"]
+        spec: JSON = {
+            "workload": {
+                "apiVersion": self.workload["apiVersion"],
+                "kind": self.workload["kind"],
+                "namespace": metadata["namespace"],
+                "name": metadata["name"],
+            },
+            "placement": placement,
+            "clusters": [
+                {"name": name, **({"replicas": replicas} if replicas is not None else {})}
+                for name, replicas in self.clusters
+            ],
+        }
+        if self.fallback_group is not None:
+            spec["fallbackGroup"] = self.fallback_group
+        return spec
+
+
+def previous_decision(binding: JSON | None) -> tuple[tuple[str, int], ...] | None:
+    if binding is None:
+        return None
+    return tuple((c["name"], int(c.get("replicas") or 0)) for c in binding.get("spec", {}).get("clusters", []))
+
+
+def claimed_elsewhere(binding: JSON | None, placement: str) -> str | None:
+    """The other placement that owns ``binding``, if any."""
+    if binding is None or binding.get("metadata", {}).get("deletionTimestamp"):
+        return None
+    owner = (binding["metadata"].get("labels") or {}).get(PLACEMENT_LABEL)
+    return owner if owner and owner != placement else None
+
+
+class BindingWriter:
+    """Creates, updates and deletes one placement's bindings so they equal the desired set."""
+
+    def __init__(self, client: KubeClient) -> None:
+        self.client = client
+
+    async def converge(
+        self,
+        cluster: LogicalClusterPath,
+        namespace: str,
+        placement: str,
+        desired: list[DesiredBinding],
+        existing: list[JSON],
+    ) -> None:
+        """``existing``: the bindings of this placement (by label) in the namespace, from the cache."""
+        by_name = {b["metadata"]["name"]: b for b in existing}
+        for item in desired:
+            spec = item.spec(placement)
+            current = by_name.pop(item.name, None)
+            if current is None:
+                body = {
+                    "apiVersion": WORKLOAD_BINDING.api_version,
+                    "kind": WORKLOAD_BINDING.kind,
+                    "metadata": {
+                        "name": item.name,
+                        "namespace": namespace,
+                        "labels": {PLACEMENT_LABEL: placement},
+                        "finalizers": [SYNC_FINALIZER],
+                    },
+                    "spec": spec,
+                }
+                # A binding another writer just created is picked up by the next reconcile from the cache.
+                with contextlib.suppress(ConflictError):
+                    await self.client.create(BINDINGS, body, cluster=cluster, namespace=namespace)
+            elif current.get("spec") != spec and not current["metadata"].get("deletionTimestamp"):
+                await self._patch_spec(cluster, namespace, item.name, spec)
+        for stale in by_name.values():
+            if not stale["metadata"].get("deletionTimestamp"):
+                with contextlib.suppress(NotFoundError):
+                    await self.client.delete(BINDINGS, stale["metadata"]["name"], cluster=cluster, namespace=namespace)
+
+    async def delete_all(self, cluster: LogicalClusterPath, namespace: str, existing: list[JSON]) -> None:
+        await self.converge(cluster, namespace, "", [], existing)
+
+    async def _patch_spec(self, cluster: LogicalClusterPath, namespace: str, name: str, spec: dict[str, Any]) -> None:
+        # A merge patch replaces lists whole, which is what a new decision means.
+        with contextlib.suppress(NotFoundError):
+            await self.client.merge_patch(BINDINGS, name, {"spec": spec}, cluster=cluster, namespace=namespace)
