@@ -3,13 +3,25 @@
 Only what TMC needs is read: server, CA, bearer token or client certificate of one context. The
 credential never leaves this object except into the TLS/HTTP layer; ``__repr__`` hides it so that logging a
 ``ClusterAccess`` cannot leak it.
+
+This parser is for the operator's own kubeconfig (``tmc controller --kubeconfig``), where files next to the
+kubeconfig may be referenced. A kubeconfig from a tenant Secret must first pass ``tmc.clusters.policy``,
+which refuses everything but inline server, CA, token and client certificate data.
+
+Client keys never touch a disk: Python's ``ssl`` loads a certificate chain only from a path, so the key is
+written to an anonymous in-memory file (``memfd_create``, Linux) and loaded through ``/proc/self/fd``; where
+that is missing, a private temporary file is used and deleted right after ``load_cert_chain``.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import hashlib
+import os
 import ssl
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -41,14 +53,28 @@ class ClusterAccess:
         else:
             context = ssl.create_default_context()
         if self.client_cert_data and self.client_key_data:
-            # ssl can only load a client certificate from files; keep them private and short-lived.
-            with tempfile.TemporaryDirectory(prefix="tmc-cred-") as tmp:
-                cert, key = Path(tmp, "client.crt"), Path(tmp, "client.key")
-                cert.write_bytes(self.client_cert_data)
-                key.touch(mode=0o600)
-                key.write_bytes(self.client_key_data)
+            with _in_memory_file(self.client_cert_data) as cert, _in_memory_file(self.client_key_data) as key:
                 context.load_cert_chain(cert, key)
         return context
+
+    def fingerprint(self) -> str:
+        """A digest of server and credentials: equal for equal access, different when anything changes.
+
+        Used as a pool key, so a changed Secret yields a new client; the digest cannot be turned back into the
+        credential.
+        """
+        digest = hashlib.sha256()
+        for part in (
+            self.server.encode(),
+            self.ca_data or b"",
+            (self.token or "").encode(),
+            self.client_cert_data or b"",
+            self.client_key_data or b"",
+            b"insecure" if self.insecure_skip_tls_verify else b"",
+        ):
+            digest.update(len(part).to_bytes(8, "big"))
+            digest.update(part)
+        return digest.hexdigest()[:32]
 
     def to_kubeconfig(self, name: str = "tmc") -> dict[str, Any]:
         cluster: dict[str, Any] = {"server": self.server}
@@ -73,6 +99,31 @@ class ClusterAccess:
 
     def to_kubeconfig_yaml(self, name: str = "tmc") -> str:
         return yaml.safe_dump(self.to_kubeconfig(name), sort_keys=False)
+
+
+@contextlib.contextmanager
+def _in_memory_file(data: bytes) -> Iterator[str]:
+    """A path ``ssl`` can read ``data`` from, backed by memory where the OS allows it."""
+    memfd_create = getattr(os, "memfd_create", None)
+    if memfd_create is not None and Path("/proc/self/fd").is_dir():
+        fd = memfd_create("tmc-cred", getattr(os, "MFD_CLOEXEC", 0))
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            yield f"/proc/self/fd/{fd}"
+        finally:
+            os.close(fd)
+        return
+    # Fallback: a file only this user can read, removed as soon as the caller has loaded it.
+    with tempfile.TemporaryDirectory(prefix="tmc-cred-") as tmp:
+        path = Path(tmp, "data")
+        path.touch(mode=0o600)
+        path.write_bytes(data)
+        try:
+            yield str(path)
+        finally:
+            path.unlink()
 
 
 def _named(entries: Any, name: str, what: str, source: str) -> dict[str, Any]:

@@ -64,17 +64,34 @@ def _error_from_response(status_code: int, body: bytes, method: str, path: str) 
 class KubeClient:
     """One connection pool to one server (kcp, a virtual workspace, or a physical cluster)."""
 
-    def __init__(self, access: ClusterAccess, *, timeout: float = 30.0, user_agent: str = "tmc") -> None:
+    def __init__(
+        self,
+        access: ClusterAccess,
+        *,
+        timeout: float = 30.0,
+        user_agent: str = "tmc",
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """``transport`` replaces httpx's default one (TLS, limits and proxies are then the transport's)."""
         self.access = access
         headers = {"User-Agent": user_agent, "Accept": "application/json"}
         if access.token:
             headers["Authorization"] = f"Bearer {access.token}"
-        self._http = httpx.AsyncClient(
-            base_url=access.server,
-            headers=headers,
-            verify=access.ssl_context(),
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        self._http = (
+            httpx.AsyncClient(
+                base_url=access.server,
+                headers=headers,
+                verify=access.ssl_context(),
+                timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+                limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            )
+            if transport is None
+            else httpx.AsyncClient(
+                base_url=access.server,
+                headers=headers,
+                transport=transport,
+                timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            )
         )
 
     async def __aenter__(self) -> KubeClient:
