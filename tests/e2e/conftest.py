@@ -7,6 +7,7 @@ import contextlib
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -18,6 +19,7 @@ from tmc.kcp.resources import WORKSPACES
 from tmc.kcp.rest import KubeClient
 from tmc.kcp.workspaces import ensure_workspace
 from tmc.local.kcp_server import KcpServer
+from tmc.local.nodes import NodeSpec
 from tmc.local.physical_cluster import PhysicalCluster
 from tmc.local.ports import free_port
 
@@ -25,7 +27,11 @@ pytestmark = pytest.mark.e2e
 
 TENANT_USERS = ("tenant-a", "tenant-b")
 WorkspaceFactory = Callable[[str], Awaitable[LogicalClusterPath]]
-ClusterFactory = Callable[[str], Awaitable[PhysicalCluster]]
+
+
+class ClusterFactory(Protocol):
+    async def __call__(self, name: str, nodes: NodeSpec | None = None) -> PhysicalCluster: ...
+
 
 
 @pytest.fixture(scope="session")
@@ -66,13 +72,14 @@ async def workspace(new_workspace: WorkspaceFactory) -> LogicalClusterPath:
 
 @pytest.fixture(scope="session")
 async def physical_clusters(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ClusterFactory]:
-    """Starts named physical clusters once per session (reused by every test that asks for the same name)."""
+    """Starts named live clusters once per session (reused by every test that asks for the same name); ``nodes``
+    shapes a cluster's kwok nodes the first time it is asked for (default: 2 nodes of 4 CPU / 16Gi)."""
     base: Path = tmp_path_factory.mktemp("clusters")
     running: dict[str, PhysicalCluster] = {}
 
-    async def get(name: str) -> PhysicalCluster:
+    async def get(name: str, nodes: NodeSpec | None = None) -> PhysicalCluster:
         if name not in running:
-            cluster = PhysicalCluster(name, base / name)
+            cluster = PhysicalCluster(name, base / name, nodes=nodes)
             await cluster.start()
             running[name] = cluster
         cluster = running[name]
