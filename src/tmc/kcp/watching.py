@@ -1,4 +1,4 @@
-"""Waiting for one object to reach a condition: a get, then a watch from that resourceVersion.
+"""Waiting for one object to reach a condition: a list by name, then a watch from that list's resourceVersion.
 
 Used where a caller needs "until Ready" (a workspace, an APIBinding) without polling.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from tmc.errors import GoneError, NotFoundError
+from tmc.errors import GoneError
 from tmc.kcp.paths import LogicalClusterPath
 from tmc.kcp.resources import Resource
 from tmc.kcp.rest import JSON, KubeClient
@@ -26,24 +26,23 @@ async def wait_for_object(
 ) -> JSON:
     """Return the object once ``predicate`` holds; raise TimeoutError naming the last state seen."""
     last: JSON = {}
+    by_name = {"fieldSelector": f"metadata.name={name}"}
 
     async def run() -> JSON:
         nonlocal last
         while True:
-            try:
-                last = await client.get(resource, name, cluster=cluster, namespace=namespace)
-            except NotFoundError:
-                listing = await client.list(resource, cluster=cluster, namespace=namespace, params={"limit": 1})
-                version = listing["metadata"]["resourceVersion"]
-            else:
+            # One list, not a get and then a list for a resourceVersion: the object and the version must come
+            # from the same snapshot, or an object created between the two requests is never seen (the watch
+            # starts after its ADDED event).
+            listing = await client.list(resource, cluster=cluster, namespace=namespace, params=by_name)
+            for item in listing.get("items") or []:
+                last = {"apiVersion": resource.api_version, "kind": resource.kind, **item}
                 if predicate(last):
                     return last
-                version = last["metadata"]["resourceVersion"]
+            version = listing["metadata"]["resourceVersion"]
             path = resource.path(cluster, namespace=namespace)
             try:
-                async for event in client.watch(
-                    path, resource_version=version, params={"fieldSelector": f"metadata.name={name}"}
-                ):
+                async for event in client.watch(path, resource_version=version, params=by_name):
                     if event["type"] in ("ADDED", "MODIFIED"):
                         last = event["object"]
                         if predicate(last):
