@@ -18,6 +18,7 @@ from tmc.kcp.paths import ROOT, LogicalClusterPath
 from tmc.kcp.resources import WORKSPACES
 from tmc.kcp.rest import KubeClient
 from tmc.kcp.workspaces import ensure_workspace
+from tmc.local.embedded import LOCAL_CLUSTER_CIDRS
 from tmc.local.kcp_server import KcpServer
 from tmc.local.nodes import NodeSpec
 from tmc.local.physical_cluster import PhysicalCluster
@@ -31,7 +32,6 @@ WorkspaceFactory = Callable[[str], Awaitable[LogicalClusterPath]]
 
 class ClusterFactory(Protocol):
     async def __call__(self, name: str, nodes: NodeSpec | None = None) -> PhysicalCluster: ...
-
 
 
 @pytest.fixture(scope="session")
@@ -127,6 +127,7 @@ async def controllers(tmc_installed: None, kcp_client: KubeClient) -> AsyncItera
         leader_election=True,
         identity="e2e-controller",
         health=HealthSettings(heartbeat_period=HEARTBEAT, grace_period=GRACE, probe_timeout=5.0),
+        allowed_cluster_cidrs=LOCAL_CLUSTER_CIDRS,
     )
     task = asyncio.create_task(run_controllers(kcp_client.access, options, stop))
     yield

@@ -13,7 +13,7 @@ from tmc.kcp.rest import KubeClient
 from tmc.kcp.watching import wait_for_object
 from tmc.local.ports import free_port
 
-from .conftest import GRACE, HEARTBEAT, SLACK, BoundFactory, ClusterFactory
+from .conftest import GRACE, HEARTBEAT, LOCAL_CLUSTER_CIDRS, SLACK, BoundFactory, ClusterFactory
 from .test_cluster_registration_controller import REGISTRATIONS, _has, _register
 
 pytestmark = pytest.mark.e2e
@@ -33,6 +33,7 @@ async def test_a_restarted_controller_converges_without_duplicate_conditions(
             leader_election=True,
             identity=f"restart-{round_number}",
             health=HealthSettings(heartbeat_period=HEARTBEAT, grace_period=GRACE, probe_timeout=5.0),
+            allowed_cluster_cidrs=LOCAL_CLUSTER_CIDRS,
         )
         task = asyncio.create_task(run_controllers(kcp_client.access, options, stop))
         try:

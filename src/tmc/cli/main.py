@@ -109,6 +109,15 @@ def controller(
     heartbeat_period: float = typer.Option(10.0, envvar="TMC_HEARTBEAT_PERIOD", help="Seconds between probes."),
     grace_period: float = typer.Option(30.0, envvar="TMC_GRACE_PERIOD", help="Missed-heartbeat time to NotReady."),
     probe_timeout: float = typer.Option(5.0, envvar="TMC_PROBE_TIMEOUT", help="Deadline of one cluster probe."),
+    status_period: float = typer.Option(
+        300.0, envvar="TMC_STATUS_PERIOD", help="Seconds between lastHeartbeatTime writes while nothing changes."
+    ),
+    allow_cluster_cidr: list[str] = typer.Option(
+        [],
+        "--allow-cluster-cidr",
+        help="Allow tenant cluster servers in this range (e.g. 127.0.0.0/8) although it is loopback or"
+        " link-local, which are refused by default; repeatable.",
+    ),
     log_level: str = typer.Option("INFO", envvar="TMC_LOG_LEVEL"),
 ) -> None:
     """Run the TMC controllers until SIGTERM/Ctrl-C."""
@@ -124,7 +133,8 @@ def controller(
         health_port=health_port,
         leader_election=leader_election,
         resync_period=resync_period,
-        health=HealthSettings(heartbeat_period, grace_period, probe_timeout),
+        health=HealthSettings(heartbeat_period, grace_period, probe_timeout, status_period=status_period),
+        allowed_cluster_cidrs=tuple(allow_cluster_cidr),
     )
 
     async def run() -> None:

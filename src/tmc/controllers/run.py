@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from tmc import clusters
 from tmc.api import EXPORT_NAME
 from tmc.controllers.apiexport import controller as apiexport
 from tmc.controllers.clusterregistration import controller as clusterregistration
@@ -42,10 +43,13 @@ class ControllerOptions:
     health: HealthSettings = field(default_factory=HealthSettings)
     cluster_workers: int = 16
     virtual_workspace_timeout: float = 24 * 3600.0
+    # Tenant cluster addresses in these ranges are allowed even if loopback/link-local (tmc.clusters.policy).
+    allowed_cluster_cidrs: tuple[str, ...] = ()
 
 
 async def run_controllers(access: ClusterAccess, options: ControllerOptions, stop: asyncio.Event) -> None:
     """Runs until ``stop`` is set (the CLI sets it on SIGTERM/SIGINT)."""
+    clusters.AddressPolicy.parse(options.allowed_cluster_cidrs)  # a bad flag fails now, not after the lease
     async with KubeClient(access, user_agent="tmc-controller") as client, _leadership(client, options):
         await _run_all(client, access, options, stop)
 
@@ -83,15 +87,21 @@ async def _run_all(client: KubeClient, access: ClusterAccess, options: Controlle
         log.info("watching all bound workspaces through %s", url)
         async with KubeClient(access.with_server(url), user_agent="tmc-controller") as virtual_workspace:
             tenants = Manager(metrics=metrics)
-            clusterregistration.setup(
+            # Tenants' clusters may never be kcp itself, whatever ranges the operator allows.
+            kcp_addresses = await clusters.resolve_endpoints([access.server, url])
+            directory = clusters.setup(
                 tenants,
                 virtual_workspace,
-                options.health,
-                workers=options.cluster_workers,
+                settings=options.health.probe_settings(),
+                policy=clusters.AddressPolicy.parse(options.allowed_cluster_cidrs).denying(kcp_addresses),
                 resync_period=options.resync_period,
             )
+            clusterregistration.setup(
+                tenants, virtual_workspace, directory, options.health, workers=options.cluster_workers
+            )
             workloadplacement.setup(tenants, virtual_workspace, resync_period=options.resync_period)
-            await tenants.run(stop)
+            async with directory:
+                await tenants.run(stop)
     finally:
         stop.set()
         await provider_task

@@ -30,6 +30,8 @@ from tmc.local.nodes import REGION_LABEL, NodeSpec
 from tmc.local.physical_cluster import PhysicalCluster
 from tmc.runtime import install_signal_handlers
 
+LOCAL_CLUSTER_CIDRS = ("127.0.0.0/8", "::1/128")
+
 
 async def run_embedded(
     state_dir: Path, clusters: Mapping[str, NodeSpec], tenant: str, console: Console, *, health_port: int = 8080
@@ -53,7 +55,10 @@ async def run_embedded(
                     await register(client, tenant_path, name, cluster)
             tenant_kubeconfig = _write_tenant_kubeconfig(environment, state_dir, tenant_path)
             _print_access(console, environment, tenant, tenant_kubeconfig, health_port)
-            options = ControllerOptions(health_port=health_port, identity="tmc-up")
+            # The local clusters listen on loopback, which tenant clusters may not use by default.
+            options = ControllerOptions(
+                health_port=health_port, identity="tmc-up", allowed_cluster_cidrs=LOCAL_CLUSTER_CIDRS
+            )
             await run_controllers(environment.kcp.access, options, stop)
             console.print("Stopping ...")
     finally:

@@ -1,15 +1,17 @@
-"""Wiring of the ClusterRegistration controller: one wildcard watch through the tmc.kcp.io virtual workspace.
+"""Wiring of the ClusterRegistration controller: the directory's registrations informer, and its listener.
 
-Every registration is re-probed on its own heartbeat (``requeue_after``), so probes of different clusters run
-on different workers and a slow cluster only delays itself.
+A key is enqueued when the registration's spec or labels change (our own status writes come back as updates
+and are ignored by comparing generations), when it is deleted, and when the ``ClusterDirectory`` says its
+access or its cluster's state changed. Probes run in the directory, not on this controller's workers, so a
+dead cluster never holds a worker while it times out.
 """
 
 from __future__ import annotations
 
-from tmc.controllers.clusterregistration.reconcile import REGISTRATIONS, ClusterRegistrationReconciler, HealthSettings
-from tmc.kcp.paths import ALL_CLUSTERS
+from tmc.clusters import ClusterDirectory
+from tmc.controllers.clusterregistration.reconcile import ClusterRegistrationReconciler, HealthSettings
 from tmc.kcp.rest import KubeClient
-from tmc.runtime import Controller, Informer, Manager
+from tmc.runtime import Controller, Manager
 
 NAME = "clusterregistration"
 
@@ -17,20 +19,16 @@ NAME = "clusterregistration"
 def setup(
     manager: Manager,
     virtual_workspace: KubeClient,
+    directory: ClusterDirectory,
     settings: HealthSettings,
     *,
     workers: int = 16,
-    resync_period: float = 60.0,
 ) -> Controller:
-    registrations = manager.add_informer(
-        Informer(
-            virtual_workspace, REGISTRATIONS, cluster=ALL_CLUSTERS, resync_period=resync_period, metrics=manager.metrics
-        )
+    registrations = directory.registrations
+    reconciler = ClusterRegistrationReconciler(
+        virtual_workspace, directory, settings, registry=manager.metrics.registry
     )
-    reconciler = ClusterRegistrationReconciler(virtual_workspace, registrations, settings)
     controller = manager.add_controller(Controller(NAME, reconciler, workers=workers, metrics=manager.metrics))
-    # Status writes come back as updates; only spec/metadata changes need an immediate look, the heartbeat
-    # covers the rest. Comparing generations keeps our own status writes from re-triggering probes.
     registrations.add_handler(
         on_add=controller.enqueue_object,
         on_update=lambda old, new: (
@@ -41,4 +39,5 @@ def setup(
         ),
         on_delete=controller.enqueue_object,
     )
+    directory.add_listener(controller.enqueue)
     return controller

@@ -1,14 +1,8 @@
-"""Pure health bookkeeping for a ClusterRegistration: from probe results to status fields.
-
-Reachable follows the latest probe; Ready tolerates missed heartbeats for a grace period (a single dropped
-probe must not move workloads), then turns False with reason HeartbeatMissed.
-"""
+"""Effective capabilities of a ClusterRegistration: what its owner declares, checked against discovery."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from tmc.controllers.clusterregistration.probe import ProbeResult
 
 # A capability is confirmed by discovery when the cluster serves the resource it needs.
 CAPABILITY_RESOURCES: dict[str, str] = {
@@ -50,29 +44,3 @@ def effective_capabilities(
             )
         )
     return result
-
-
-@dataclass(frozen=True, slots=True)
-class HealthVerdict:
-    ready: bool
-    reason: str
-    message: str
-
-
-def ready_verdict(
-    probe: ProbeResult, *, now: float, last_heartbeat: float | None, grace_seconds: float
-) -> HealthVerdict:
-    if probe.ready:
-        return HealthVerdict(True, "ClusterReady", probe.message)
-    if last_heartbeat is not None and now - last_heartbeat < grace_seconds:
-        remaining = grace_seconds - (now - last_heartbeat)
-        return HealthVerdict(
-            True,
-            "HeartbeatLate",
-            f"last probe failed ({probe.reason}); NotReady in {remaining:.0f}s unless it recovers",
-        )
-    if last_heartbeat is None:
-        return HealthVerdict(False, probe.reason, probe.message)
-    return HealthVerdict(
-        False, "HeartbeatMissed", f"no successful heartbeat for {now - last_heartbeat:.0f}s: {probe.message}"
-    )
