@@ -239,9 +239,12 @@ class KubeClient:
         cluster: LogicalClusterPath | None = None,
         namespace: str | None = None,
         subresource: str | None = None,
+        field_manager: str | None = None,
     ) -> JSON:
+        """``field_manager``: the name managedFields records (default: the server derives it from the user agent)."""
         path = resource.path(cluster, namespace=namespace, name=name, subresource=subresource)
-        return await self.request("PATCH", path, body=patch, content_type=MERGE_PATCH)
+        params = {"fieldManager": field_manager} if field_manager else None
+        return await self.request("PATCH", path, body=patch, content_type=MERGE_PATCH, params=params)
 
     async def delete(
         self,

@@ -4,8 +4,16 @@ The worker loop is written once here so that no controller copies it (kcp hand-c
 controller). Per-key serialisation comes from the queue: a key is never handed to two workers at once,
 and events that arrive while it is being reconciled collapse into one more reconcile afterwards.
 
-Shutdown is graceful: ``shutdown()`` stops handing out keys, lets in-flight reconciles finish for up to
-``grace_period`` seconds, then cancels what is left. ``CancelledError`` is never swallowed.
+Workers can stop and start again around one queue, because leadership comes and goes while the process
+(and its caches and queue) lives on:
+
+- ``cancel_workers()`` cancels every worker at once (synchronously: leadership was lost and nothing may be
+  written any more); a reconcile cancelled mid-flight puts its key back, so the next leader term does it
+  again. ``start()`` later starts fresh workers on the same queue (keys queued meanwhile are kept).
+- ``shutdown()`` is final and graceful: stop handing out keys, let in-flight reconciles finish for up to
+  ``grace_period`` seconds, then cancel what is left.
+
+``CancelledError`` is never swallowed.
 """
 
 from __future__ import annotations
@@ -16,15 +24,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from tmc.errors import TerminalError
+from tmc.runtime.backoff import ExponentialBackoff
+from tmc.runtime.clock import SYSTEM_CLOCK, Clock
 from tmc.runtime.keys import ObjectKey, key_of
 from tmc.runtime.logcontext import ReconcileContext, get_logger, reconcile_context
 from tmc.runtime.metrics import RuntimeMetrics
-from tmc.runtime.queue import Clock, ExponentialBackoff, Timers, WorkQueue
+from tmc.runtime.queue import WorkQueue
 from tmc.runtime.reconciler import Reconciler
 
 log = get_logger(__name__)
 
-SUCCESS, REQUEUE, ERROR, TERMINAL = "success", "requeue", "error", "terminal"
+SUCCESS, REQUEUE, ERROR, TERMINAL, CANCELLED = "success", "requeue", "error", "terminal", "cancelled"
 
 
 class Controller:
@@ -36,8 +46,7 @@ class Controller:
         workers: int = 1,
         metrics: RuntimeMetrics | None = None,
         backoff: ExponentialBackoff[ObjectKey] | None = None,
-        clock: Clock | None = None,
-        timers: Timers | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if workers < 1:
             raise ValueError(f"controller {name}: workers must be >= 1, got {workers}")
@@ -47,7 +56,7 @@ class Controller:
         self.metrics = metrics if metrics is not None else RuntimeMetrics()
         self._clock = clock
         self.queue: WorkQueue[ObjectKey] = WorkQueue(
-            backoff=backoff, metrics=self.metrics.queue_metrics(name), clock=clock, timers=timers
+            backoff=backoff, metrics=self.metrics.queue_metrics(name), clock=clock
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._reconcile_total = self.metrics.reconcile_total
@@ -73,7 +82,8 @@ class Controller:
         return any(not task.done() for task in self._tasks)
 
     def start(self) -> None:
-        if self._tasks:
+        """Start the workers (again, after ``cancel_workers``); keys queued meanwhile are processed now."""
+        if self.running:
             raise RuntimeError(f"controller {self.name} already started")
         if self.queue.shutting_down:
             raise RuntimeError(f"controller {self.name} was shut down; create a new one")
@@ -82,8 +92,19 @@ class Controller:
         ]
         log.info("controller %s started with %d workers", self.name, self.workers)
 
+    def cancel_workers(self) -> None:
+        """Cancel every worker now, in-flight reconciles included; their keys stay queued for a restart."""
+        for task in self._tasks:
+            task.cancel()
+
+    async def wait_stopped(self) -> None:
+        """Wait until every worker has ended (after ``cancel_workers`` or ``shutdown``)."""
+        tasks = [task for task in self._tasks if not task.done()]
+        if tasks:
+            await asyncio.wait(tasks)
+
     async def shutdown(self, grace_period: float = 30.0) -> None:
-        """Stop taking keys; wait up to ``grace_period`` s for in-flight reconciles, then cancel them."""
+        """Final: stop taking keys; wait up to ``grace_period`` s for in-flight reconciles, then cancel them."""
         self.queue.shutdown()
         tasks = [task for task in self._tasks if not task.done()]
         if not tasks:
@@ -113,6 +134,11 @@ class Controller:
                 return
             try:
                 await self._process(key)
+            except asyncio.CancelledError:
+                # Leadership lost or shutting down: the key goes back (ignored once the queue is shut down),
+                # so the next leader term reconciles it again.
+                self.queue.add(key)
+                raise
             finally:
                 self.queue.done(key)
 
@@ -122,6 +148,10 @@ class Controller:
             started = self._now()
             try:
                 result = await self.reconciler.reconcile(key)
+            except asyncio.CancelledError:
+                self._record(CANCELLED, started)
+                log.info("reconcile cancelled")
+                raise
             except TerminalError as exc:
                 # Retrying cannot fix it (e.g. an invalid spec the user must change): count it and move on.
                 self.queue.forget(key)
@@ -149,6 +179,4 @@ class Controller:
         self._duration.observe(max(0.0, self._now() - started))
 
     def _now(self) -> float:
-        if self._clock is None:
-            self._clock = asyncio.get_running_loop().time
-        return self._clock()
+        return self._clock.monotonic()

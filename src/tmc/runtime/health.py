@@ -4,10 +4,9 @@ Hand-written on ``asyncio.start_server`` because prometheus-client's own server 
 only metrics, and a web framework would be a heavy dependency for three GET endpoints.
 
 - ``/healthz``: 200 whenever the event loop answers at all (a stuck loop fails the probe by timing out).
-- ``/readyz``: 200 once ``ready()`` is true. With leader election the Manager reports ready as soon as its
-  informers have synced, for the leader *and* for standbys: a standby with warm caches is a healthy
-  replica that can take over at once, and tying readiness to leadership would make a rolling update of a
-  multi-replica Deployment wait forever on unready standbys. Nothing routes traffic to a controller, so
+- ``/readyz``: 200 while ``ready()`` is true, else 503. ``ready`` may return ``(ok, detail)``: the detail is the
+  503 body, and the 200 body with ``?verbose``. The Manager's readiness covers the watches of every informer,
+  for the leader *and* for standbys (``manager.py`` says why). Nothing routes traffic to a controller, so
   readiness means "this replica is working correctly", not "this replica is the leader".
 - ``/metrics``: the Prometheus text format of the given registry.
 """
@@ -39,7 +38,7 @@ class HealthServer:
         self,
         registry: CollectorRegistry,
         *,
-        ready: Callable[[], bool],
+        ready: Callable[[], bool | tuple[bool, str]],
         host: str = "127.0.0.1",
         port: int = 8080,
     ) -> None:
@@ -97,13 +96,16 @@ class HealthServer:
         method, target, _ = parts
         if method != "GET":
             return 405, "text/plain", b"only GET\n"
-        path = target.split("?", 1)[0]
+        path, _, query = target.partition("?")
         if path == "/healthz":
             return 200, "text/plain", b"ok\n"
         if path == "/readyz":
-            if self.ready():
-                return 200, "text/plain", b"ok\n"
-            return 503, "text/plain", b"not ready: informers have not synced\n"
+            answer = self.ready()
+            ok, detail = answer if isinstance(answer, tuple) else (answer, "")
+            if ok:
+                verbose = "verbose" in query.split("&") and detail
+                return 200, "text/plain", (f"ok\n{detail}\n" if verbose else "ok\n").encode()
+            return 503, "text/plain", f"not ready\n{detail or 'informers have not synced'}\n".encode()
         if path == "/metrics":
             return 200, CONTENT_TYPE_LATEST, generate_latest(self.registry)
         return 404, "text/plain", b"not found\n"

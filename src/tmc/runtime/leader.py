@@ -4,20 +4,36 @@ Written here because the Python options either elect over ConfigMaps (kopf peeri
 or are synchronous (the kubernetes client's ``leaderelection``), and because the Lease must be addressed in
 a kcp logical cluster by path, through our ``KubeClient``.
 
-- A candidate takes the Lease when it is absent, has no holder, or is expired:
-  ``renewTime + leaseDurationSeconds < now``.
+**Expiry is judged by locally observed time**, never by the timestamps in the Lease (as client-go): a
+candidate remembers the last Lease record it saw (holder, renew/acquire times, duration, transitions) and the
+moment, on its own monotonic clock, at which it *observed that record change*. For this candidate the Lease
+has expired once ``leaseDurationSeconds`` have passed on its own clock without a change. Clock skew between
+processes, or a holder writing timestamps from a wrong clock, therefore cannot make a standby take over early.
+The price, as in client-go: a fresh candidate waits one full duration after first seeing a held Lease, even if
+its holder died long ago. ``renewTime``/``acquireTime`` are still written (wall clock) for humans and for
+other implementations.
+
 - Every write is a PUT carrying the resourceVersion that was read: if another candidate wrote in between,
   the server answers 409 and this candidate lost the race (optimistic concurrency, no lock service).
 - Taking an existing Lease (expired, or released with an empty holder) increments ``leaseTransitions``
   and resets ``acquireTime``; creating it starts at 0.
-- The leader renews every ``renew_interval``; after a failed renewal it retries every ``retry_period``;
-  when no renewal has succeeded for ``renew_deadline`` seconds, or another holder is seen, it stops
-  leading (the leading work is cancelled). ``renew_deadline < lease_duration`` so that a leader stops
-  before anyone else may take over.
-- Leaving voluntarily releases the Lease (empty holder) so a standby takes over at once.
+- Observations come from every read, and from ``observe()``, which a watch of the Lease feeds
+  (``lease_informer``; the Manager runs it). With the watch a standby sleeps until the observed record would
+  expire or changes (a release wakes it at once): no polling. Without it, it re-reads every ``retry_period``.
+- The leader renews every ``retry_period``. A renewal that succeeds makes the lease valid for this process
+  until *the moment the attempt started* + ``renew_deadline``. When no renewal has succeeded by then, or a read
+  shows another holder, it stops leading, and the ``on_lost`` callback runs synchronously at that moment (the
+  Manager cancels every in-flight reconcile there).
 
-``clock`` (aware UTC ``datetime``) gives the times written to and compared with the Lease; the loop's
-monotonic clock measures the renew deadline.
+  Why no one else can lead before that: the successful write happened after the attempt started, so any other
+  candidate observed it later than that, and may take over only ``lease_duration`` after its observation,
+  which is later than our deadline because ``renew_deadline < lease_duration``. The difference is the time
+  cancelled reconciles have to stop (asyncio cancellation takes effect at their next await).
+- ``holds_lease()`` is the fence writers check (``tmc.runtime.status``): true only while leading *and* before
+  that deadline on the monotonic clock, so a process that was frozen (SIGSTOP, a paused VM) and resumes past
+  its deadline refuses to write even before its renew loop has noticed.
+- Leaving voluntarily releases the Lease (empty holder) so a standby takes over at once.
+- Every process needs its own identity: ``default_identity()`` is the hostname plus a random suffix.
 """
 
 from __future__ import annotations
@@ -25,19 +41,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import secrets
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from tmc.errors import ApiError, ConfigError, ConflictError, NotFoundError, TMCError
 from tmc.kcp.paths import LogicalClusterPath
 from tmc.kcp.resources import LEASES, Resource
+from tmc.runtime.clock import SYSTEM_CLOCK, Clock, Deadline, utc, wait_event
+from tmc.runtime.informer import Informer, ListWatchClient
+from tmc.runtime.metrics import RuntimeMetrics
 
 log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
-Clock = Callable[[], datetime]
+# A timer may fire a hair before its deadline (clock resolution); waking slightly late avoids a second wait.
+_EXPIRY_SLACK = 0.01
 
 
 class LeadershipLostError(TMCError):
@@ -74,8 +96,9 @@ class LeaseClient(Protocol):
     ) -> JSON: ...
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+def default_identity() -> str:
+    """Unique per process: two replicas on one host (or a restart reusing a pod name) never share one."""
+    return f"{socket.gethostname()}_{secrets.token_hex(4)}"
 
 
 def format_micro_time(moment: datetime) -> str:
@@ -86,6 +109,17 @@ def parse_micro_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def _record(spec: JSON) -> tuple[str, str, str, str, str]:
+    """What counts as "the Lease changed" (client-go compares the whole election record)."""
+    return (
+        str(spec.get("holderIdentity") or ""),
+        str(spec.get("renewTime") or ""),
+        str(spec.get("acquireTime") or ""),
+        str(spec.get("leaseDurationSeconds") or ""),
+        str(spec.get("leaseTransitions") or ""),
+    )
+
+
 class LeaderElector:
     def __init__(
         self,
@@ -93,55 +127,119 @@ class LeaderElector:
         *,
         name: str,
         namespace: str,
-        identity: str,
+        identity: str | None = None,
         cluster: LogicalClusterPath | None = None,
         lease_duration: float = 15.0,
         renew_deadline: float = 10.0,
-        renew_interval: float = 2.0,
         retry_period: float = 2.0,
         release_on_exit: bool = True,
-        clock: Clock = utc_now,
+        clock: Clock = SYSTEM_CLOCK,
+        metrics: RuntimeMetrics | None = None,
     ) -> None:
-        if not identity:
+        """``identity`` None: ``default_identity()``; an empty string is refused (it would mean "no holder")."""
+        if identity is not None and not identity.strip():
             raise ConfigError("leader election: identity must not be empty")
-        if not 0 < renew_interval < renew_deadline < lease_duration:
+        if not 0 < retry_period < renew_deadline < lease_duration:
             raise ConfigError(
-                "leader election: need 0 < renew_interval < renew_deadline < lease_duration, got "
-                f"{renew_interval} / {renew_deadline} / {lease_duration}"
+                "leader election: need 0 < retry_period < renew_deadline < lease_duration, got "
+                f"{retry_period} / {renew_deadline} / {lease_duration}"
             )
-        if retry_period <= 0:
-            raise ConfigError(f"leader election: retry_period must be > 0, got {retry_period}")
         self.client = client
         self.name = name
         self.namespace = namespace
-        self.identity = identity
+        self.identity = identity if identity is not None else default_identity()
         self.cluster = cluster
         self.lease_duration = lease_duration
         self.renew_deadline = renew_deadline
-        self.renew_interval = renew_interval
         self.retry_period = retry_period
         self.release_on_exit = release_on_exit
         self.clock = clock
         self.observed_holder: str | None = None
+        self._observed: tuple[str, str, str, str, str] | None = None
+        self._observed_at = 0.0
+        self._observed_duration = 0.0
+        self._watched = False
+        self._changed = asyncio.Event()
         self._leading = False
+        self._valid_until = 0.0
+        metrics = metrics if metrics is not None else RuntimeMetrics()
+        self._leader_gauge = metrics.leader.labels(name)
+        self._lost_total = metrics.leader_lost_total.labels(name)
 
     @property
     def is_leader(self) -> bool:
         return self._leading
 
+    def holds_lease(self) -> bool:
+        """Leading, and the last successful renewal is recent enough that nobody else can have taken over."""
+        return self._leading and self.clock.monotonic() < self._valid_until
+
+    # -- observing ------------------------------------------------------------------------------------
+
+    def observe(self, lease: JSON | None) -> None:
+        """A watch saw the Lease (``None``: deleted). Wakes a waiting standby, or a leader if someone else holds it."""
+        self._watched = True
+        self._observe_spec(None if lease is None else (lease.get("spec") or {}))
+
+    def _observe_spec(self, spec: JSON | None) -> None:
+        record = _record(spec) if spec is not None else None
+        if record == self._observed:
+            return
+        self._observed = record
+        self._observed_at = self.clock.monotonic()
+        if spec is None:
+            self.observed_holder = None
+            self._observed_duration = 0.0
+        else:
+            self.observed_holder = str(spec.get("holderIdentity") or "") or None
+            self._observed_duration = float(spec.get("leaseDurationSeconds") or 0)
+        # Our own renewals must not wake our renew loop (it would renew in a tight loop).
+        if not self._leading or self.observed_holder != self.identity:
+            self._changed.set()
+
+    def _expired(self) -> bool:
+        return self._observed_at + self._observed_duration <= self.clock.monotonic()
+
+    def _until_expiry(self) -> float:
+        return max(self._observed_at + self._observed_duration - self.clock.monotonic(), 0.0) + _EXPIRY_SLACK
+
+    def lease_informer(self, client: ListWatchClient, *, metrics: RuntimeMetrics | None = None) -> Informer:
+        """A watch of just this Lease that feeds ``observe``; add it to the Manager next to the elector."""
+        informer = Informer(
+            client,
+            LEASES,
+            cluster=self.cluster,
+            namespace=self.namespace,
+            field_selector=f"metadata.name={self.name}",
+            resync_period=None,
+            metrics=metrics,
+            clock=self.clock,
+        )
+        informer.add_handler(
+            on_add=self.observe,
+            on_update=lambda old, new: self.observe(new),
+            on_delete=lambda obj: self.observe(None),
+        )
+        return informer
+
     # -- one attempt ----------------------------------------------------------------------------------
 
     async def try_acquire_or_renew(self) -> bool:
         """One read-modify-write of the Lease; True if this candidate holds it afterwards."""
-        now = self.clock()
+        started = self.clock.monotonic()
+        now = utc(self.clock)
         try:
             lease = await self.client.get(LEASES, self.name, cluster=self.cluster, namespace=self.namespace)
         except NotFoundError:
-            return await self._create(now)
+            self._observe_spec(None)
+            created = await self._create(now)
+            if created:
+                self._valid_until = started + self.renew_deadline
+            return created
         spec: JSON = lease.setdefault("spec", {})
+        self._observe_spec(spec)
         holder = spec.get("holderIdentity") or ""
-        self.observed_holder = holder or None
-        if holder and holder != self.identity and not self._expired(spec, now):
+        if holder and holder != self.identity and not self._expired():
             return False
         if holder != self.identity:
             spec["leaseTransitions"] = int(spec.get("leaseTransitions") or 0) + 1
@@ -150,10 +248,11 @@ class LeaderElector:
         spec["renewTime"] = format_micro_time(now)
         spec["leaseDurationSeconds"] = math.ceil(self.lease_duration)
         try:
-            await self.client.replace(LEASES, lease, cluster=self.cluster)  # carries the RV we read
+            written = await self.client.replace(LEASES, lease, cluster=self.cluster)  # carries the RV we read
         except ConflictError:
             return False
-        self.observed_holder = self.identity
+        self._observe_spec(written.get("spec") or spec)
+        self._valid_until = started + self.renew_deadline
         return True
 
     async def _create(self, now: datetime) -> bool:
@@ -170,21 +269,15 @@ class LeaderElector:
             },
         }
         try:
-            await self.client.create(LEASES, body, cluster=self.cluster, namespace=self.namespace)
+            created = await self.client.create(LEASES, body, cluster=self.cluster, namespace=self.namespace)
         except ConflictError:  # AlreadyExists: another candidate created it first
             return False
-        self.observed_holder = self.identity
+        self._observe_spec(created.get("spec") or body["spec"])
         return True
-
-    def _expired(self, spec: JSON, now: datetime) -> bool:
-        renewed = spec.get("renewTime") or spec.get("acquireTime")
-        if not renewed:
-            return True
-        duration = float(spec.get("leaseDurationSeconds") or 0)
-        return parse_micro_time(renewed) + timedelta(seconds=duration) < now
 
     async def release(self) -> None:
         """Give the Lease up (empty holder) so a standby need not wait for it to expire; best effort."""
+        self._set_leading(False)
         try:
             lease = await self.client.get(LEASES, self.name, cluster=self.cluster, namespace=self.namespace)
             spec: JSON = lease.setdefault("spec", {})
@@ -192,7 +285,7 @@ class LeaderElector:
                 return
             spec["holderIdentity"] = ""
             spec["leaseDurationSeconds"] = 1
-            spec["renewTime"] = format_micro_time(self.clock())
+            spec["renewTime"] = format_micro_time(utc(self.clock))
             await self.client.replace(LEASES, lease, cluster=self.cluster)
             log.info("leader election %s: %s released the lease", self.name, self.identity)
         except ApiError as exc:
@@ -201,15 +294,57 @@ class LeaderElector:
     # -- leading --------------------------------------------------------------------------------------
 
     async def acquire(self) -> None:
-        """Return once this candidate holds the Lease, trying every ``retry_period``."""
+        """Return once this candidate holds the Lease (and ``is_leader`` is true)."""
         while True:
+            self._changed.clear()  # before the attempt, so a change observed during it is not missed
             try:
                 if await self.try_acquire_or_renew():
+                    self._changed.clear()  # what we saw while acquiring is no news for the renew loop
+                    self._set_leading(True)
                     log.info("leader election %s: %s became the leader", self.name, self.identity)
                     return
+                wait = self._until_expiry() if self.observed_holder else self.retry_period
+                if not self._watched:
+                    wait = min(wait, self.retry_period)
             except ApiError as exc:
                 log.warning("leader election %s: acquiring failed: %s", self.name, exc)
-            await asyncio.sleep(self.retry_period)
+                wait = self.retry_period
+            await wait_event(self.clock, self._changed, wait)
+
+    async def keep_leading(self, on_lost: Callable[[], None]) -> None:
+        """Renew every ``retry_period`` until leadership ends; then call ``on_lost`` (synchronously) and return.
+
+        Cancel this task to stop renewing without calling ``on_lost`` (then ``release``).
+        """
+        while True:
+            remaining = self._valid_until - self.clock.monotonic()
+            if remaining > 0:
+                # Woken early when the watch shows another holder; the read in the attempt decides.
+                await wait_event(self.clock, self._changed, min(self.retry_period, remaining))
+                self._changed.clear()
+                remaining = self._valid_until - self.clock.monotonic()
+            if remaining <= 0:
+                self._lose(f"no renewal within {self.renew_deadline:g}s", on_lost)
+                return
+            try:
+                async with Deadline(self.clock, remaining):
+                    renewed = await self.try_acquire_or_renew()
+            except (ApiError, TimeoutError) as exc:
+                log.warning("leader election %s: renewing failed: %s", self.name, exc or "timed out")
+                continue
+            if not renewed and self.observed_holder not in (None, self.identity):
+                self._lose(f"{self.observed_holder} now holds the lease", on_lost)
+                return
+
+    def _lose(self, why: str, on_lost: Callable[[], None]) -> None:
+        self._set_leading(False)
+        self._lost_total.inc()
+        log.warning("leader election %s: %s stops leading: %s", self.name, self.identity, why)
+        on_lost()
+
+    def _set_leading(self, leading: bool) -> None:
+        self._leading = leading
+        self._leader_gauge.set(1 if leading else 0)
 
     @asynccontextmanager
     async def leading(self) -> AsyncIterator[None]:
@@ -223,11 +358,9 @@ class LeaderElector:
         def on_lost() -> None:
             nonlocal lost
             lost = True
-            self._leading = False
             body.cancel()
 
-        self._leading = True
-        renewer = asyncio.create_task(self._renew_until_lost(on_lost), name=f"lease-renew-{self.name}")
+        renewer = asyncio.create_task(self.keep_leading(on_lost), name=f"lease-renew-{self.name}")
         try:
             yield
         except asyncio.CancelledError:
@@ -236,11 +369,14 @@ class LeaderElector:
                 raise LeadershipLostError(message) from None
             raise
         finally:
-            self._leading = False
             renewer.cancel()
             await asyncio.gather(renewer, return_exceptions=True)
-            if not lost and self.release_on_exit:
+            if lost:
+                self._set_leading(False)
+            elif self.release_on_exit:
                 await self.release()
+            else:
+                self._set_leading(False)
 
     async def run(
         self,
@@ -258,29 +394,3 @@ class LeaderElector:
         finally:
             if started and on_stopped_leading is not None:
                 on_stopped_leading()
-
-    async def _renew_until_lost(self, on_lost: Callable[[], None]) -> None:
-        loop = asyncio.get_running_loop()
-        last_renewed = loop.time()
-        delay = self.renew_interval
-        while True:
-            await asyncio.sleep(delay)
-            remaining = self.renew_deadline - (loop.time() - last_renewed)
-            renewed = False
-            try:
-                renewed = await asyncio.wait_for(self.try_acquire_or_renew(), timeout=max(remaining, 0.001))
-            except (ApiError, TimeoutError) as exc:
-                log.warning("leader election %s: renewing failed: %s", self.name, exc or "timed out")
-            if renewed:
-                last_renewed = loop.time()
-                delay = self.renew_interval
-                continue
-            if self.observed_holder not in (None, self.identity):
-                log.warning("leader election %s: %s now holds the lease", self.name, self.observed_holder)
-                on_lost()
-                return
-            if loop.time() - last_renewed >= self.renew_deadline:
-                log.warning("leader election %s: no renewal for %.1fs; stepping down", self.name, self.renew_deadline)
-                on_lost()
-                return
-            delay = min(self.retry_period, max(self.renew_deadline - (loop.time() - last_renewed), 0.001))

@@ -1,15 +1,23 @@
-"""Runs a process's informers and controllers in the right order, and stops them in the reverse order.
+"""The composition root of a controller process: health server, informers, leader election, controllers.
 
-1. start the health server (``/healthz`` answers from the first moment) and every informer;
-2. wait until every informer ``has_synced`` (``/readyz`` turns 200), so that no reconcile reads a
-   half-filled cache;
-3. with leader election: wait for the Lease (a standby keeps its caches warm meanwhile); then start the
-   controllers (keys queued during the sync are processed now);
-4. on ``stop``: shut controllers down gracefully (while still holding the Lease), release the Lease, stop
-   informers and the health server.
+1. start the health server (``/healthz`` answers from the first moment, leader or standby) and every
+   informer;
+2. wait until every informer has synced (an informer whose endpoints change while we wait is waited for
+   again), so that no reconcile reads a half-filled cache;
+3. without leader election: start the controllers. With it: wait for the Lease while the caches stay warm
+   (a standby is a full replica minus the workers), then start the controllers' workers;
+4. leadership lost (no renewal by the renew deadline, or another holder): every worker is cancelled at that
+   very moment, in-flight reconciles included (``LeaderElector`` explains why that is before anyone else can
+   lead); the queues, caches and watches live on and the process stands by for the Lease again. This is why
+   a kcp restart longer than the renew deadline needs no process restart;
+5. on ``stop``: while still renewing, let in-flight reconciles finish (up to ``shutdown_timeout``), then
+   release the Lease, stop informers and the health server.
 
-If leadership is lost, controllers are stopped and ``run`` raises ``LeadershipLostError``: the caller
-should exit and let its supervisor restart it with clean state, as client-go based controllers do.
+``/readyz`` is ``readiness()``: every informer of every controller (and the Lease watch) has synced, none of
+its endpoints has been failing for long, and no object was refused by an index; the body names what is not.
+Readiness does not depend on leadership: a standby with warm caches is a healthy replica that can take over
+at once, and tying readiness to leadership would make a rolling update wait forever on unready standbys.
+
 Signals are the caller's: ``install_signal_handlers(stop)`` sets ``stop`` on SIGTERM/SIGINT.
 """
 
@@ -47,7 +55,7 @@ class Manager:
         self.health: HealthServer | None = None
         if health_address is not None:
             host, port = health_address
-            self.health = HealthServer(self.metrics.registry, ready=self.ready, host=host, port=port)
+            self.health = HealthServer(self.metrics.registry, ready=self.readiness, host=host, port=port)
 
     def add_informer(self, informer: Informer) -> Informer:
         self.informers.append(informer)
@@ -57,9 +65,22 @@ class Manager:
         self.controllers.append(controller)
         return controller
 
+    def readiness(self) -> tuple[bool, str]:
+        """Ready when every informer's watches are healthy; the text names each one that is not."""
+        ready = True
+        lines = []
+        for informer in self.informers:
+            healthy, message = informer.health()
+            if not healthy:
+                ready = False
+                lines.append(f"informer {informer.name}: {message}")
+        if self.elector is not None:
+            role = "leader" if self.elector.is_leader else "standby"
+            lines.append(f"{role} ({self.elector.identity})")
+        return ready, "\n".join(lines)
+
     def ready(self) -> bool:
-        """Every informer has synced (leader or standby alike; see ``health.py``)."""
-        return all(informer.has_synced.is_set() for informer in self.informers)
+        return self.readiness()[0]
 
     async def run(self, stop: asyncio.Event) -> None:
         if self.health is not None:
@@ -76,44 +97,64 @@ class Manager:
             else:
                 await self._lead(self.elector, stop)
         finally:
-            await self._stop_controllers()
+            await self._shutdown_controllers()
             for informer in self.informers:
                 await informer.stop()
             if self.health is not None:
                 await self.health.stop()
 
     async def _wait_synced(self) -> None:
-        await asyncio.gather(*(informer.has_synced.wait() for informer in self.informers))
+        while not all(informer.has_synced.is_set() for informer in self.informers):
+            # One informer's events can add endpoints to another (the endpoint slice feeds the virtual
+            # workspace informers), clearing its has_synced again: wait until all are synced at once.
+            await asyncio.gather(*(informer.has_synced.wait() for informer in self.informers))
 
     async def _lead(self, elector: LeaderElector, stop: asyncio.Event) -> None:
-        async def lead() -> None:
-            async with elector.leading():
-                self._start_controllers()
-                await stop.wait()
-                await self._stop_controllers()  # finish in-flight work before the Lease is released
+        while not stop.is_set():
+            if not await _until(stop, elector.acquire()):
+                return
+            lost = asyncio.Event()
 
-        leading = asyncio.create_task(lead(), name="manager-leading")
-        stopped = asyncio.create_task(stop.wait())
-        try:
-            await asyncio.wait({leading, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            if not leading.done() and not elector.is_leader:
-                leading.cancel()  # stopped while still a standby
-            await asyncio.wait({leading})
-        except asyncio.CancelledError:
-            leading.cancel()
-            raise
-        finally:
-            stopped.cancel()
-        if not leading.cancelled():
-            leading.result()  # re-raises LeadershipLostError
+            def on_lost(lost: asyncio.Event = lost) -> None:
+                # Synchronously, at the deadline: nothing may be written from here on.
+                for controller in self.controllers:
+                    controller.cancel_workers()
+                lost.set()
+
+            renewer = asyncio.create_task(elector.keep_leading(on_lost), name=f"lease-renew-{elector.name}")
+            try:
+                self._start_controllers()
+                await _first(stop, lost)
+                if not lost.is_set():
+                    await self._shutdown_controllers()  # finish in-flight work while still renewing
+            finally:
+                renewer.cancel()
+                await asyncio.gather(renewer, return_exceptions=True)
+            if lost.is_set():
+                await asyncio.gather(*(controller.wait_stopped() for controller in self.controllers))
+                log.warning("leadership lost: workers stopped; standing by with warm caches")
+                continue
+            if elector.release_on_exit:
+                await elector.release()
+            return
 
     def _start_controllers(self) -> None:
         for controller in self.controllers:
             if not controller.running:
                 controller.start()
 
-    async def _stop_controllers(self) -> None:
+    async def _shutdown_controllers(self) -> None:
         await asyncio.gather(*(controller.shutdown(self.shutdown_timeout) for controller in self.controllers))
+
+
+async def _first(*events: asyncio.Event) -> None:
+    """Wait until any of ``events`` is set."""
+    waiters = [asyncio.create_task(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 async def _until(stop: asyncio.Event, work: Coroutine[Any, Any, None]) -> bool:

@@ -21,7 +21,7 @@ class RuntimeMetrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.reconcile_total = Counter(
             "tmc_reconcile_total",
-            "Reconciles by outcome (success, requeue, error, terminal).",
+            "Reconciles by outcome (success, requeue, error, terminal, cancelled).",
             ["controller", "result"],
             registry=self.registry,
         )
@@ -67,6 +67,48 @@ class RuntimeMetrics:
             "tmc_informer_relists_total",
             "Full relists after the first (410 Gone or an unusable watch).",
             ["resource"],
+            registry=self.registry,
+        )
+        self.informer_watch_stalls_total = Counter(
+            "tmc_informer_watch_stalls_total",
+            "Watches restarted because nothing (not even a bookmark or the server's close) arrived within the bound.",
+            ["resource"],
+            registry=self.registry,
+        )
+        self.informer_errors_total = Counter(
+            "tmc_informer_errors_total",
+            "Unexpected exceptions (bugs, malformed events) in an informer's list/watch loop; logged with traceback.",
+            ["resource"],
+            registry=self.registry,
+        )
+        self.informer_handler_errors_total = Counter(
+            "tmc_informer_handler_errors_total",
+            "Event handlers that raised; logged with traceback.",
+            ["resource"],
+            registry=self.registry,
+        )
+        self.informer_index_errors_total = Counter(
+            "tmc_informer_index_errors_total",
+            "Objects kept out of the cache because an index function failed on them (readiness fails meanwhile).",
+            ["resource", "index"],
+            registry=self.registry,
+        )
+        self.status_writes_total = Counter(
+            "tmc_status_writes_total",
+            "Status subresource writes by outcome (written, unchanged, conflict, gone, fenced).",
+            ["resource", "outcome"],
+            registry=self.registry,
+        )
+        self.leader = Gauge(
+            "tmc_leader",
+            "1 while this process holds the lease, else 0.",
+            ["lease"],
+            registry=self.registry,
+        )
+        self.leader_lost_total = Counter(
+            "tmc_leader_lost_total",
+            "Times this process stopped leading without choosing to (renew deadline passed or another holder).",
+            ["lease"],
             registry=self.registry,
         )
 

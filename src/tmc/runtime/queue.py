@@ -5,13 +5,13 @@ Written here because ``asyncio.Queue`` only moves items: a controller needs a qu
 - a key added while it waits is not queued twice (events collapse into one reconcile, level-triggered);
 - a key added while a worker processes it is queued again when the worker calls ``done`` (never handed to
   two workers at once, and never lost);
-- ``add_after`` schedules with ``loop.call_later`` (no sleeping tasks), keeping the earliest deadline;
-- ``add_rate_limited`` backs off per key exponentially (5 ms doubling to 300 s, as client-go's
-  ``ItemExponentialFailureRateLimiter``) until ``forget``.
+- ``add_after`` schedules with the clock's ``call_later`` (no sleeping tasks), keeping the earliest deadline;
+- ``add_rate_limited`` backs off per key exponentially (``tmc.runtime.backoff``: 5 ms doubling to 300 s, as
+  client-go's ``ItemExponentialFailureRateLimiter``) until ``forget``.
 
 No Python library offers this (kopf serialises per object with its own queues but not as a reusable
-type). Time is injected: ``clock`` (a ``loop.time``-like callable) for latency and ``timers`` (a
-``loop.call_later``-like callable) for delays, so tests can run on a fake clock.
+type). Time comes from one injected ``tmc.runtime.clock.Clock`` (latency and delays), so tests can run on a
+manual clock.
 
 Shutdown: ``shutdown()`` stops handing out keys at once (``get`` returns ``None``) and drops queued and
 delayed keys; that is safe because state is level-triggered and a restarted controller relists everything.
@@ -22,10 +22,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from typing import Generic, Protocol, TypeVar
 
+from tmc.runtime.backoff import ExponentialBackoff
+from tmc.runtime.clock import SYSTEM_CLOCK, Cancellable, Clock
+
 K = TypeVar("K", bound=Hashable)
+
+__all__ = ["ExponentialBackoff", "QueueMetrics", "WorkQueue"]
 
 
 class QueueMetrics(Protocol):
@@ -34,14 +39,6 @@ class QueueMetrics(Protocol):
     def observe_latency(self, seconds: float) -> None: ...
 
     def inc_retries(self) -> None: ...
-
-
-class Cancellable(Protocol):
-    def cancel(self) -> None: ...
-
-
-Clock = Callable[[], float]
-Timers = Callable[[float, Callable[[], None]], Cancellable]
 
 
 class _NoMetrics:
@@ -55,41 +52,17 @@ class _NoMetrics:
         pass
 
 
-class ExponentialBackoff(Generic[K]):
-    """Per-key delays ``base * 2**failures`` capped at ``cap``; ``forget`` starts a key over."""
-
-    def __init__(self, base: float = 0.005, cap: float = 300.0) -> None:
-        self.base = base
-        self.cap = cap
-        self._failures: dict[K, int] = {}
-
-    def when(self, key: K) -> float:
-        failures = self._failures.get(key, 0)
-        self._failures[key] = failures + 1
-        if failures >= 64:  # 2**64 * base is far above any cap; avoids float overflow
-            return self.cap
-        return float(min(self.base * 2**failures, self.cap))
-
-    def retries(self, key: K) -> int:
-        return self._failures.get(key, 0)
-
-    def forget(self, key: K) -> None:
-        self._failures.pop(key, None)
-
-
 class WorkQueue(Generic[K]):
     def __init__(
         self,
         *,
         backoff: ExponentialBackoff[K] | None = None,
         metrics: QueueMetrics | None = None,
-        clock: Clock | None = None,
-        timers: Timers | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._backoff: ExponentialBackoff[K] = backoff if backoff is not None else ExponentialBackoff()
         self._metrics: QueueMetrics = metrics if metrics is not None else _NoMetrics()
         self._clock = clock
-        self._timers = timers
         self._queue: deque[K] = deque()
         self._dirty: set[K] = set()  # needs processing: queued, or re-added while processing
         self._processing: set[K] = set()
@@ -126,7 +99,7 @@ class WorkQueue(Generic[K]):
             if pending[0] <= deadline:
                 return
             pending[1].cancel()
-        handle = self._call_later(delay, lambda: self._fire(key))
+        handle = self._clock.call_later(delay, lambda: self._fire(key))
         self._delayed[key] = (deadline, handle)
 
     def add_rate_limited(self, key: K) -> None:
@@ -230,11 +203,4 @@ class WorkQueue(Generic[K]):
                 return
 
     def _now(self) -> float:
-        if self._clock is None:
-            self._clock = asyncio.get_running_loop().time
-        return self._clock()
-
-    def _call_later(self, delay: float, callback: Callable[[], None]) -> Cancellable:
-        if self._timers is None:
-            self._timers = asyncio.get_running_loop().call_later
-        return self._timers(delay, callback)
+        return self._clock.monotonic()

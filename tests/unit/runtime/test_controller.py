@@ -12,7 +12,7 @@ import pytest
 from tmc.errors import TerminalError
 from tmc.runtime import Controller, ObjectKey, Result, RuntimeMetrics, get_logger
 
-from .fakes import FakeTimers, eventually
+from .fakes import ManualClock, eventually
 
 A = ObjectKey("ws-a", "default", "a")
 B = ObjectKey("ws-b", "default", "b")
@@ -67,13 +67,11 @@ async def test_each_reconcile_outcome_is_handled_as_the_contract_says(
     requeues: int,
     errors: int,
 ) -> None:
-    timers = FakeTimers()
+    clock = ManualClock()
     metrics = RuntimeMetrics()
-    controller = Controller(
-        "things", ScriptedReconciler(behaviour), metrics=metrics, clock=timers.clock, timers=timers.call_later
-    )
+    controller = Controller("things", ScriptedReconciler(behaviour), metrics=metrics, clock=clock)
     controller.queue.add_rate_limited(A)  # one earlier failure, so that "forgets the backoff" shows
-    timers.advance(1)
+    clock.advance(1)
     controller.start()
     await eventually(
         lambda: sample(metrics, "tmc_reconcile_total", controller="things", result=outcome) == 1,
@@ -87,22 +85,22 @@ async def test_each_reconcile_outcome_is_handled_as_the_contract_says(
 
 
 async def test_requeue_after_uses_the_requested_delay_not_the_backoff() -> None:
-    timers = FakeTimers()
+    clock = ManualClock()
     reconciler = ScriptedReconciler(requeue_in_5s)
-    controller = Controller("things", reconciler, clock=timers.clock, timers=timers.call_later)
+    controller = Controller("things", reconciler, clock=clock)
     controller.enqueue(A)
     controller.start()
     await eventually(lambda: len(reconciler.calls) == 1)
-    timers.advance(4.9)
+    clock.advance(4.9)
     await asyncio.sleep(0.01)
     assert len(reconciler.calls) == 1
-    timers.advance(0.1)
+    clock.advance(0.1)
     await eventually(lambda: len(reconciler.calls) == 2, what="the requeued reconcile")
     await controller.shutdown(1)
 
 
 async def test_a_failing_key_is_retried_and_does_not_kill_the_worker() -> None:
-    timers = FakeTimers()
+    clock = ManualClock()
 
     async def fail_a_twice(key: ObjectKey, attempt: int) -> Result:
         if key == A and attempt <= 2:
@@ -110,17 +108,17 @@ async def test_a_failing_key_is_retried_and_does_not_kill_the_worker() -> None:
         return Result()
 
     reconciler = ScriptedReconciler(fail_a_twice)
-    controller = Controller("things", reconciler, workers=1, clock=timers.clock, timers=timers.call_later)
+    controller = Controller("things", reconciler, workers=1, clock=clock)
     controller.start()
     controller.enqueue(A)
     await eventually(lambda: reconciler.calls == [A])
     controller.enqueue(B)
     await eventually(lambda: reconciler.calls == [A, B], what="the one worker to go on with B")
-    assert timers.delays == [0.005]
-    timers.advance(0.005)
+    assert clock.delays == [0.005]
+    clock.advance(0.005)
     await eventually(lambda: reconciler.calls == [A, B, A])
-    assert timers.delays == [0.005, 0.01]
-    timers.advance(0.01)
+    assert clock.delays == [0.005, 0.01]
+    clock.advance(0.01)
     await eventually(lambda: reconciler.calls == [A, B, A, A])
     assert controller.queue.num_requeues(A) == 0, "success forgets the backoff"
     await controller.shutdown(1)

@@ -7,8 +7,6 @@ import os
 import signal
 from typing import Any
 
-import pytest
-
 from tmc.kcp.resources import CONFIGMAPS
 from tmc.kcp.rest import TransportError
 from tmc.runtime import (
@@ -16,7 +14,6 @@ from tmc.runtime import (
     EventHandler,
     Informer,
     LeaderElector,
-    LeadershipLostError,
     Manager,
     ObjectKey,
     Result,
@@ -24,7 +21,7 @@ from tmc.runtime import (
     install_signal_handlers,
 )
 
-from .fakes import FakeClock, FakeLeaseApi, FakeListWatch, configmap, eventually
+from .fakes import FakeEndpointSet, FakeLeaseApi, FakeListWatch, ManualClock, configmap, eventually
 
 
 class Recording:
@@ -36,13 +33,15 @@ class Recording:
         return Result()
 
 
-def wire(api: FakeListWatch, elector: LeaderElector | None = None) -> tuple[Manager, Controller, Recording]:
+def wire(
+    api: FakeListWatch, elector: LeaderElector | None = None, reconciler: Any = None
+) -> tuple[Manager, Controller, Recording]:
     metrics = RuntimeMetrics()
     manager = Manager(metrics=metrics, elector=elector, shutdown_timeout=1)
     informer = manager.add_informer(
         Informer(api, CONFIGMAPS, metrics=metrics, resync_period=None, min_backoff=0.001, max_backoff=0.01)
     )
-    reconciler = Recording()
+    reconciler = reconciler or Recording()
     controller = manager.add_controller(Controller("cms", reconciler, metrics=metrics))
     informer.add_handler(EventHandler.enqueue(controller.enqueue))
     return manager, controller, reconciler
@@ -78,38 +77,153 @@ async def test_stop_before_the_first_sync_returns_promptly() -> None:
     assert not controller.running
 
 
-FAST: dict[str, Any] = {"lease_duration": 0.5, "renew_deadline": 0.1, "renew_interval": 0.01, "retry_period": 0.01}
+TIMINGS: dict[str, Any] = {"lease_duration": 15.0, "renew_deadline": 10.0, "retry_period": 2.0}
+
+
+def make_elector(leases: FakeLeaseApi, clock: ManualClock) -> LeaderElector:
+    return LeaderElector(leases, name="tmc", namespace="kube-system", identity="me", clock=clock, **TIMINGS)
 
 
 async def test_a_standby_is_ready_but_reconciles_only_once_it_leads_and_releases_the_lease_on_stop() -> None:
-    leases, clock = FakeLeaseApi(), FakeClock()
-    leases.put_holder("other", clock.now, duration=15)
-    elector = LeaderElector(leases, name="tmc", namespace="kube-system", identity="me", clock=clock, **FAST)
+    leases, clock = FakeLeaseApi(), ManualClock()
+    leases.put_holder("other", clock.utc(), duration=15)
     api = FakeListWatch([configmap("a", 1)])
-    manager, controller, reconciler = wire(api, elector)
+    manager, controller, reconciler = wire(api, make_elector(leases, clock))
     stop = asyncio.Event()
     running = asyncio.create_task(manager.run(stop))
     await eventually(manager.ready)
-    await asyncio.sleep(0.03)
+    assert manager.readiness()[1].endswith("standby (me)")
+    await clock.run_for(14.0)
     assert reconciler.keys == [], "a standby must not reconcile"
-    clock.advance(16)
+    await clock.run_for(2.0)
     await eventually(lambda: [key.name for key in reconciler.keys] == ["a"])
+    assert manager.readiness()[1].endswith("leader (me)")
     stop.set()
     await asyncio.wait_for(running, 1)
     assert leases.spec()["holderIdentity"] == ""
     assert not controller.running
 
 
-async def test_losing_leadership_stops_controllers_and_raises() -> None:
-    leases, clock = FakeLeaseApi(), FakeClock()
-    elector = LeaderElector(leases, name="tmc", namespace="kube-system", identity="me", clock=clock, **FAST)
-    manager, controller, reconciler = wire(FakeListWatch([configmap("a", 1)]), elector)
+class Blocking:
+    """Reconciles hang until cancelled, the first time per key; then they succeed."""
+
+    def __init__(self) -> None:
+        self.started: list[ObjectKey] = []
+        self.cancelled: list[ObjectKey] = []
+        self.done: list[ObjectKey] = []
+
+    async def reconcile(self, key: ObjectKey) -> Result:
+        self.started.append(key)
+        if self.started.count(key) == 1:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                self.cancelled.append(key)
+                raise
+        self.done.append(key)
+        return Result()
+
+
+async def test_losing_leadership_cancels_in_flight_reconciles_at_once_and_the_process_leads_again_later() -> None:
+    leases, clock = FakeLeaseApi(), ManualClock()
+    elector = make_elector(leases, clock)
+    reconciler = Blocking()
+    manager, controller, _ = wire(FakeListWatch([configmap("a", 1)]), elector, reconciler)
     running = asyncio.create_task(manager.run(asyncio.Event()))
-    await eventually(lambda: reconciler.keys != [])
-    leases.put_holder("other", clock.now)
-    with pytest.raises(LeadershipLostError):
-        await asyncio.wait_for(running, 1)
+    await eventually(lambda: reconciler.started == [ObjectKey("", "default", "a")])
+    leases.put_holder("other", clock.utc())
+    elector.observe({"spec": leases.spec()})  # the Lease watch shows the new holder
+    await eventually(lambda: reconciler.cancelled == [ObjectKey("", "default", "a")], what="the cancellation")
+    assert clock.now == 0.0, "cancelled when leadership ended, not at some later point"
+    assert not running.done(), "the process stays up as a standby with warm caches"
     assert not controller.running
+    assert manager.ready()
+    cancelled = manager.metrics.registry.get_sample_value(
+        "tmc_reconcile_total", {"controller": "cms", "result": "cancelled"}
+    )
+    assert cancelled == 1
+    await clock.run_for(16.0)  # the other holder never renews: its lease expires on our clock
+    await eventually(lambda: reconciler.done == [ObjectKey("", "default", "a")], what="the key, done next term")
+    assert controller.running
+    assert leases.spec()["holderIdentity"] == "me"
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+
+
+async def test_a_leader_that_cannot_renew_cancels_its_reconciles_by_the_renew_deadline() -> None:
+    leases, clock = FakeLeaseApi(), ManualClock()
+    elector = make_elector(leases, clock)
+    reconciler = Blocking()
+    manager, _, _ = wire(FakeListWatch([configmap("a", 1)]), elector, reconciler)
+    running = asyncio.create_task(manager.run(asyncio.Event()))
+    await eventually(lambda: len(reconciler.started) == 1)
+    leases.fail_with = TransportError(0, "Unreachable", "kcp is restarting")
+    while not reconciler.cancelled:
+        await clock.run_for(0.5)
+    assert clock.now <= TIMINGS["renew_deadline"], "stopped before anyone else could take over"
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+
+
+async def test_readiness_names_informers_whose_watches_fail_and_the_health_server_answers_a_standby() -> None:
+    leases, clock = FakeLeaseApi(), ManualClock()
+    leases.put_holder("other", clock.utc(), duration=15)
+    api = FakeListWatch()
+    api.list_error = TransportError(0, "Unreachable", "refused")
+    metrics = RuntimeMetrics()
+    manager = Manager(metrics=metrics, elector=make_elector(leases, clock), health_address=("127.0.0.1", 0))
+    manager.add_informer(Informer(api, CONFIGMAPS, metrics=metrics, resync_period=None, min_backoff=0.001))
+    stop = asyncio.Event()
+    running = asyncio.create_task(manager.run(stop))
+    await eventually(lambda: manager.health is not None and manager.health.port != 0 and len(api.list_calls) >= 2)
+    assert manager.health is not None
+    port = manager.health.port
+    assert await http_status(port, "/healthz") == (200, "ok\n")
+    status, body = await http_status(port, "/readyz")
+    assert status == 503
+    assert "informer configmaps: server: not synced yet (refused)" in body
+    api.list_error = None
+    await eventually(manager.ready)
+    assert await http_status(port, "/readyz?verbose") == (200, "ok\nstandby (me)\n")
+    stop.set()
+    await asyncio.wait_for(running, 1)
+
+
+async def http_status(port: int, path: str) -> tuple[int, str]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+    await writer.drain()
+    raw = await asyncio.wait_for(reader.read(), 1)
+    writer.close()
+    await writer.wait_closed()
+    head, _, body = raw.decode().partition("\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+async def test_controllers_wait_for_informers_whose_endpoints_another_informer_announces() -> None:
+    """The endpoint slice informer's events add virtual workspace URLs to the tenant informers."""
+    shard = FakeListWatch([configmap("web", 1, cluster="ws-a")])
+    shard.list_error = TransportError(0, "Unreachable", "not yet")
+    endpoints = FakeEndpointSet()
+    announcer = FakeListWatch([configmap("slice", 1)])
+    metrics = RuntimeMetrics()
+    manager = Manager(metrics=metrics, shutdown_timeout=1)
+    slices = manager.add_informer(Informer(announcer, CONFIGMAPS, metrics=metrics, resync_period=None))
+    tenants = manager.add_informer(
+        Informer(endpoints, CONFIGMAPS, metrics=metrics, resync_period=None, min_backoff=0.001, max_backoff=0.01)
+    )
+    slices.add_handler(on_add=lambda obj: endpoints.set({"https://shard": shard}))
+    reconciler = Recording()
+    controller = manager.add_controller(Controller("cms", reconciler, metrics=metrics))
+    tenants.add_handler(EventHandler.enqueue(controller.enqueue))
+    stop = asyncio.Event()
+    running = asyncio.create_task(manager.run(stop))
+    await eventually(lambda: len(shard.list_calls) >= 2, what="the tenant informer trying its endpoint")
+    assert not controller.running, "started before the announced endpoint was listed"
+    shard.list_error = None
+    await eventually(lambda: reconciler.keys == [ObjectKey("ws-a", "default", "web")])
+    stop.set()
+    await asyncio.wait_for(running, 1)
 
 
 async def test_install_signal_handlers_sets_stop_and_can_be_removed() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from tmc.runtime.queue import ExponentialBackoff, WorkQueue
 
-from .fakes import FakeTimers
+from .fakes import ManualClock
 
 
 class RecordingMetrics:
@@ -27,12 +27,12 @@ class RecordingMetrics:
         self.retries += 1
 
 
-def make_queue(timers: FakeTimers, metrics: RecordingMetrics | None = None) -> WorkQueue[str]:
-    return WorkQueue(clock=timers.clock, timers=timers.call_later, metrics=metrics)
+def make_queue(clock: ManualClock, metrics: RecordingMetrics | None = None) -> WorkQueue[str]:
+    return WorkQueue(clock=clock, metrics=metrics)
 
 
 async def test_a_key_added_while_queued_is_not_duplicated() -> None:
-    queue = make_queue(FakeTimers())
+    queue = make_queue(ManualClock())
     for key in ("a", "b", "a", "a", "b"):
         queue.add(key)
     assert len(queue) == 2
@@ -41,7 +41,7 @@ async def test_a_key_added_while_queued_is_not_duplicated() -> None:
 
 
 async def test_a_key_added_while_processing_is_requeued_only_after_done() -> None:
-    queue = make_queue(FakeTimers())
+    queue = make_queue(ManualClock())
     queue.add("a")
     assert await queue.get() == "a"
     queue.add("a")
@@ -57,7 +57,7 @@ async def test_a_key_added_while_processing_is_requeued_only_after_done() -> Non
 
 
 async def test_done_without_a_new_add_does_not_requeue() -> None:
-    queue = make_queue(FakeTimers())
+    queue = make_queue(ManualClock())
     queue.add("a")
     assert await queue.get() == "a"
     queue.done("a")
@@ -66,15 +66,15 @@ async def test_done_without_a_new_add_does_not_requeue() -> None:
 
 
 async def test_add_after_fires_in_deadline_order_not_call_order() -> None:
-    timers = FakeTimers()
-    queue = make_queue(timers)
+    clock = ManualClock()
+    queue = make_queue(clock)
     queue.add_after("late", 3)
     queue.add_after("early", 1)
     queue.add_after("middle", 2)
     assert len(queue) == 0
-    timers.advance(1.5)
+    clock.advance(1.5)
     assert len(queue) == 1
-    timers.advance(5)
+    clock.advance(5)
     assert [await queue.get() for _ in range(3)] == ["early", "middle", "late"]
 
 
@@ -86,40 +86,38 @@ async def test_add_after_fires_in_deadline_order_not_call_order() -> None:
     ],
 )
 async def test_of_two_delays_for_one_key_the_earliest_wins(first: float, second: float, fires_at: float) -> None:
-    timers = FakeTimers()
-    queue = make_queue(timers)
+    clock = ManualClock()
+    queue = make_queue(clock)
     queue.add_after("a", first)
     queue.add_after("a", second)
-    assert timers.pending == 1
-    timers.advance(fires_at - 0.01)
+    assert clock.pending == 1
+    clock.advance(fires_at - 0.01)
     assert len(queue) == 0
-    timers.advance(0.01)
+    clock.advance(0.01)
     assert len(queue) == 1
-    timers.advance(20)
+    clock.advance(20)
     assert len(queue) == 1
 
 
 async def test_rate_limited_adds_back_off_exponentially_to_the_cap_and_forget_resets() -> None:
-    timers = FakeTimers()
+    clock = ManualClock()
     metrics = RecordingMetrics()
-    queue: WorkQueue[str] = WorkQueue(
-        backoff=ExponentialBackoff(base=0.005, cap=300.0), clock=timers.clock, timers=timers.call_later, metrics=metrics
-    )
+    queue: WorkQueue[str] = WorkQueue(backoff=ExponentialBackoff(base=0.005, cap=300.0), clock=clock, metrics=metrics)
     for _ in range(20):
         queue.add_rate_limited("a")
-        timers.advance(1000)
+        clock.advance(1000)
         assert await queue.get() == "a"
         queue.done("a")
-    assert timers.delays[:4] == [0.005, 0.01, 0.02, 0.04]
-    assert timers.delays[-1] == 300.0
-    assert max(timers.delays) == 300.0
+    assert clock.delays[:4] == [0.005, 0.01, 0.02, 0.04]
+    assert clock.delays[-1] == 300.0
+    assert max(clock.delays) == 300.0
     assert queue.num_requeues("a") == 20
     assert metrics.retries == 20
 
     queue.forget("a")
     assert queue.num_requeues("a") == 0
     queue.add_rate_limited("a")
-    assert timers.delays[-1] == 0.005
+    assert clock.delays[-1] == 0.005
 
 
 async def test_backoff_is_per_key() -> None:
@@ -132,34 +130,34 @@ async def test_backoff_is_per_key() -> None:
 
 
 async def test_metrics_hooks_see_depth_and_add_to_get_latency() -> None:
-    timers = FakeTimers()
+    clock = ManualClock()
     metrics = RecordingMetrics()
-    queue = make_queue(timers, metrics)
+    queue = make_queue(clock, metrics)
     queue.add("a")
     queue.add("b")
     assert metrics.depths[-1] == 2
-    timers.advance(2.5)
+    clock.advance(2.5)
     await queue.get()
     assert metrics.depths[-1] == 1
     assert metrics.latencies == [2.5]
 
 
 async def test_shutdown_wakes_waiting_getters_ignores_adds_and_drops_delayed_keys() -> None:
-    timers = FakeTimers()
-    queue = make_queue(timers)
+    clock = ManualClock()
+    queue = make_queue(clock)
     waiter = asyncio.create_task(queue.get())
     await asyncio.sleep(0)
     queue.add_after("later", 1)
     queue.shutdown()
     assert await asyncio.wait_for(waiter, 1) is None
     queue.add("a")
-    timers.advance(5)
+    clock.advance(5)
     assert len(queue) == 0
     assert await queue.get() is None
 
 
 async def test_drain_waits_for_keys_in_processing() -> None:
-    queue = make_queue(FakeTimers())
+    queue = make_queue(ManualClock())
     queue.add("a")
     assert await queue.get() == "a"
     queue.shutdown()
@@ -171,7 +169,7 @@ async def test_drain_waits_for_keys_in_processing() -> None:
 
 
 async def test_a_cancelled_getter_does_not_swallow_a_key() -> None:
-    queue = make_queue(FakeTimers())
+    queue = make_queue(ManualClock())
     cancelled = asyncio.create_task(queue.get())
     other = asyncio.create_task(queue.get())
     await asyncio.sleep(0)
