@@ -28,6 +28,8 @@ def check_export(
 ) -> list[Finding]:
     findings: list[Finding] = []
     expected = expected_schema_names(plan)
+    # The group the plan defines, not one parsed from the name: the core group is "" but its names end ".core".
+    groups = {schema["metadata"]["name"]: schema["spec"]["group"] for schema in plan.schemas}
     referenced = {
         f"{item.get('name', '')}.{item.get('group', '')}": str(item.get("schema", ""))
         for item in export.get("spec", {}).get("resources", [])
@@ -60,7 +62,7 @@ def check_export(
                     f"create-schema:{schema_name}",
                 )
             )
-        elif existing_schemas[schema_name].get("spec", {}).get("group") != schema_name.split(".", 2)[2]:
+        elif existing_schemas[schema_name].get("spec", {}).get("group") != groups[schema_name]:
             findings.append(
                 Finding(
                     "SchemaMismatch",
