@@ -9,6 +9,7 @@ import pytest
 
 from tests.unit.api.helpers import seed_example
 from tmc.api import CLUSTER_REGISTRATION, WORKLOAD_PLACEMENT
+from tmc.api.quantity import parse_bytes, parse_cpu_millis
 from tmc.controllers.workloadplacement.bindings import BINDINGS
 from tmc.controllers.workloadplacement.explain import explain_placement
 from tmc.kcp.paths import LogicalClusterPath
@@ -16,6 +17,7 @@ from tmc.kcp.resources import DEPLOYMENTS, resource_of
 from tmc.kcp.rest import KubeClient
 from tmc.kcp.watching import wait_for_object
 from tmc.local.embedded import register
+from tmc.local.nodes import NodeSpec
 from tmc.local.physical_cluster import PhysicalCluster
 
 from .conftest import GRACE, HEARTBEAT, SLACK, BoundFactory, ClusterFactory
@@ -168,3 +170,47 @@ async def test_identically_named_placements_in_two_tenants_see_only_their_own_cl
             timeout=2 * HEARTBEAT + SLACK,
         )
         assert _placed(binding) == {own: 2}
+
+
+async def test_capacity_weighted_spread_gives_the_larger_cluster_the_larger_share(
+    controllers: None, new_tenant: BoundFactory, kcp_client: KubeClient, physical_clusters: ClusterFactory
+) -> None:
+    small = await physical_clusters("cap-small", NodeSpec.in_region("us-west", count=2, cpu="4", memory="16Gi"))
+    large = await physical_clusters("cap-large", NodeSpec.in_region("us-west", count=6, cpu="4", memory="16Gi"))
+    tenant = await _tenant_with_clusters(
+        new_tenant, kcp_client, {"small": (small, "us-west"), "large": (large, "us-west")}, "cap"
+    )
+    for name, nodes in (("small", 2), ("large", 6)):
+        registration = await kcp_client.get(REGISTRATIONS, name, cluster=tenant)
+        status = registration["status"]
+        assert status["nodeCount"] == nodes
+        assert parse_cpu_millis(status["allocatable"]["cpu"]) == nodes * 4000
+        assert parse_bytes(status["allocatable"]["memory"]) == nodes * 16 * 2**30
+    placement = seed_example(4)
+    placement["spec"]["replicaDivision"] = {"mode": "Divided", "weighting": "Capacity"}
+    # Spread keeps shares within maxSkew of each other (default 1), which would even 6/2 out to 4/4.
+    placement["spec"]["spread"] = {"maxSkew": 8}
+    await kcp_client.create(PLACEMENTS, placement, cluster=tenant, namespace="default")
+    await wait_for_object(
+        kcp_client,
+        PLACEMENTS,
+        "web-app-placement",
+        lambda p: "observedGeneration" in p.get("status", {}),
+        cluster=tenant,
+        namespace="default",
+        timeout=2 * HEARTBEAT + SLACK,
+    )
+    await kcp_client.create(DEPLOYMENTS, _deployment("web", 8), cluster=tenant, namespace="default")
+    binding = await wait_for_object(
+        kcp_client,
+        BINDINGS,
+        "deployment-web",
+        lambda b: set(_placed(b)) == {"small", "large"},
+        cluster=tenant,
+        namespace="default",
+        timeout=2 * HEARTBEAT + SLACK,
+    )
+    shares = _placed(binding)
+    assert sum(shares.values()) == 8
+    assert shares["large"] > shares["small"], shares
+    assert shares == {"large": 6, "small": 2}, "proportionate to allocatable (24 vs 8 CPUs)"
