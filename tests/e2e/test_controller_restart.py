@@ -11,9 +11,10 @@ from tmc.controllers.clusterregistration.reconcile import HealthSettings
 from tmc.controllers.run import ControllerOptions, run_controllers
 from tmc.kcp.rest import KubeClient
 from tmc.kcp.watching import wait_for_object
+from tmc.local.embedded import LOCAL_CLUSTER_CIDRS
 from tmc.local.ports import free_port
 
-from .conftest import GRACE, HEARTBEAT, LOCAL_CLUSTER_CIDRS, SLACK, BoundFactory, ClusterFactory
+from .conftest import GRACE, HEARTBEAT, SLACK, BoundFactory, ClusterFactory
 from .test_cluster_registration_controller import REGISTRATIONS, _has, _register
 
 pytestmark = pytest.mark.e2e

@@ -114,6 +114,7 @@ class Endpoint:
     on_change: Callable[[Endpoint], None]
     rng: random.Random = field(default_factory=random.Random)
     wall: Callable[[], float] = time.time
+    monotonic: Callable[[], float] | None = None  # default: the event loop's clock
     state: EndpointState | None = None
     users: set[ObjectKey] = field(default_factory=set)  # the registrations that use this endpoint
     created: float = 0.0
@@ -125,9 +126,11 @@ class Endpoint:
     _probed: asyncio.Event = field(default_factory=asyncio.Event)
     _facts_read: float | None = None  # monotonic time of the last successful facts refresh
 
+    def now(self) -> float:
+        return self.monotonic() if self.monotonic is not None else asyncio.get_running_loop().time()
+
     def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self.created, self.created_wall = loop.time(), self.wall()
+        self.created, self.created_wall = self.now(), self.wall()
         self._task = asyncio.create_task(self._run(), name=f"probe-{self.key}")
 
     @property
@@ -160,10 +163,9 @@ class Endpoint:
 
     async def probe_once(self) -> float:
         """One heartbeat; returns the delay until the next one."""
-        loop = asyncio.get_running_loop()
         settings = self.settings
         async with self.probe_slots:
-            started = loop.time()
+            started = self.now()
             liveness = await check_liveness(self.client, timeout=settings.probe_timeout)
             if liveness.reason == "Timeout" and self.lag.lost_since(started) > settings.probe_timeout / 4:
                 # Our own loop was too busy to read the answer in time: says nothing about the cluster.
@@ -172,13 +174,13 @@ class Endpoint:
                 return min(settings.heartbeat_period, settings.probe_timeout) / 2
             previous = self.state
             facts, problem = (previous.facts, previous.facts_problem) if previous else (None, None)
-            if liveness.ok and self._facts_due(previous, loop.time()):
+            if liveness.ok and self._facts_due(previous, self.now()):
                 result = await read_facts(self.client, timeout=settings.probe_timeout)
                 if isinstance(result, FactsProblem):
                     problem = result
                 else:
-                    facts, problem, self._facts_read = result, None, loop.time()
-        now = loop.time()
+                    facts, problem, self._facts_read = result, None, self.now()
+        now = self.now()
         state = EndpointState(liveness, facts, problem)
         if liveness.ok:
             state = replace(state, last_success=now, last_success_wall=self.wall())
