@@ -17,6 +17,7 @@ from tmc.api._base import (
     QUALIFIED_NAME_PATTERN,
     QUANTITY_PATTERN,
     ApiModel,
+    Atomic,
     ListMap,
     ListSet,
 )
@@ -149,6 +150,17 @@ class Allocatable(ApiModel):
     )
 
 
+class OrphanedCopy(ApiModel):
+    """An object TMC gave up deleting because the cluster stayed unreachable past the cleanup timeout."""
+
+    namespace: str = Field(description="Namespace on the cluster.", max_length=63)
+    api_version: str = Field(description="API group and version of the object.", max_length=253)
+    kind: str = Field(description="Kind of the object, e.g. `Deployment`.", max_length=63)
+    name: str = Field(description="Name of the object on the cluster.", max_length=253)
+    origin: str = Field(description="`<namespace>/<name>` of the tenant's object it was copied from.", max_length=320)
+    time: str = Field(description="When TMC gave up (RFC 3339).", max_length=64)
+
+
 class ClusterRegistrationStatus(ApiModel):
     """Observed state of a ClusterRegistration, written by TMC."""
 
@@ -179,6 +191,13 @@ class ClusterRegistrationStatus(ApiModel):
         default=None, description="Allocatable resources; used by `replicaDivision.weighting: Capacity`."
     )
     node_count: int | None = Field(default=None, ge=0, description="Number of nodes in the cluster.")
+    orphaned_copies: Annotated[list[OrphanedCopy], Field(max_length=100), Atomic()] = Field(
+        default_factory=list,
+        description=(
+            "Copies left on the cluster when a deletion could not reach it within the cleanup timeout (latest"
+            " 100): delete them by hand once the cluster is back, or re-register it."
+        ),
+    )
 
 
 class ClusterRegistration(ApiModel):

@@ -46,6 +46,14 @@ class ClusterCopyStatus(ApiModel):
     source_generation: int | None = Field(
         default=None, ge=0, description="`metadata.generation` of the tenant's workload that was applied."
     )
+    desired_replicas: int | None = Field(
+        default=None, ge=0, description="Replicas the binding assigns this cluster, as applied."
+    )
+    applied_hash: str | None = Field(
+        default=None,
+        description="Digest of everything applied there; unchanged input is not re-sent to the cluster.",
+        max_length=64,
+    )
     objects: Annotated[list[AppliedObject], Field(max_length=64), Atomic()] = Field(
         default_factory=list,
         description="Every object applied there for this workload: the cleanup deletes what is no longer wanted.",

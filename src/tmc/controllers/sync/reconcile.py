@@ -1,0 +1,562 @@
+"""Sync one WorkloadBinding: its workload's copies (and their dependencies) onto the chosen clusters.
+
+Level-triggered on the binding key. Wanted: for each cluster in ``spec.clusters``, the workload's copy with that
+cluster's replica count plus the ConfigMaps, Secrets, ServiceAccounts and PVCs its pod template references. Had:
+``status.clusters[].objects``, what this engine applied before. The reconcile applies what is wanted (server-side
+apply, field manager ``tmc-syncer``) and deletes what was applied and is no longer wanted (UID precondition,
+background propagation): it never deletes anything it did not record applying.
+
+* Isolation: every copy goes into the namespace mapped from (registration, logical cluster, namespace); a
+  namespace whose locator names anyone else is refused (``naming.py``).
+* Conflicts: an object TMC did not create is never overwritten unless the workload opts in with annotation
+  ``tmc.kcp.io/conflict-resolution: Overwrite``; an object the cluster rejects is reported with the cluster's
+  message and holds back nothing else.
+* Dependencies are reference-counted from the caches: one is deleted from a cluster only when no other binding
+  of the same namespace still wants it there.
+* Deletion: the workload carries finalizer ``tmc.kcp.io/sync`` while it has copies; the binding is created with
+  it. Both are released once the copies are gone, or after ``cleanup_timeout`` if a cluster stays unreachable,
+  in which case what was left behind is recorded on the ClusterRegistration (``status.orphanedCopies``).
+  Annotation ``tmc.kcp.io/deletion-policy: Orphan`` keeps the copies and drops TMC's marks instead.
+* Cheap when nothing changed: a cluster whose recorded ``appliedHash`` equals the hash of what would be applied
+  is not contacted, and status is written only when it changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tmc.api import CLUSTER_REGISTRATION, WORKLOAD_BINDING
+from tmc.api.conditions import set_condition
+from tmc.api.constants import CONDITION_APPLIED, SYNC_FINALIZER
+from tmc.api.meta import Condition, ConditionStatus
+from tmc.controllers.sync.clusters import ClusterClients, ClusterUnavailable
+from tmc.controllers.sync.naming import (
+    FIELD_MANAGER,
+    MANAGED_LABEL,
+    ORIGIN_ANNOTATIONS,
+    Locator,
+    is_managed,
+    origin_of,
+)
+from tmc.controllers.sync.transform import (
+    CLUSTER_RESOURCES,
+    ObjectRef,
+    dependencies,
+    never_copied,
+    prepare_copy,
+)
+from tmc.errors import ApiError, ConflictError, NotFoundError
+from tmc.kcp.paths import LogicalClusterPath
+from tmc.kcp.resources import NAMESPACES, resource_of
+from tmc.kcp.rest import JSON, KubeClient, TransportError
+from tmc.runtime import BY_CLUSTER, Informer, ObjectKey, Result, get_logger
+from tmc.runtime.status import StatusWriter
+
+BINDINGS = resource_of(WORKLOAD_BINDING)
+REGISTRATIONS = resource_of(CLUSTER_REGISTRATION)
+CONFLICT_RESOLUTION = "tmc.kcp.io/conflict-resolution"
+DELETION_POLICY = "tmc.kcp.io/deletion-policy"
+MESSAGE_MAX = 512
+ORPHANED_MAX = 100
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSettings:
+    cleanup_timeout: float = 120.0
+    """How long a deleted workload waits for an unreachable cluster before its copies are recorded as leaked."""
+    retry_after: float = 5.0
+    """When a cluster was unavailable, look again this much later (the registration's recovery also enqueues)."""
+    namespace_grace: float = 30.0
+    """How long a physical namespace must stay empty of TMC's objects before it is deleted."""
+
+
+class _NamespaceRefused(Exception):
+    pass
+
+
+class SyncReconciler:
+    def __init__(
+        self,
+        kcp: KubeClient,
+        bindings: Informer,
+        sources: Mapping[tuple[str, str], Informer],
+        clusters: ClusterClients,
+        *,
+        settings: SyncSettings | None = None,
+        status: StatusWriter,
+        clock: Callable[[], float] = time.time,
+        on_namespace_emptied: Callable[[str, str, str], None] | None = None,
+    ) -> None:
+        """``sources``: informers of the workload and dependency kinds in kcp, keyed by (apiVersion, kind)."""
+        self.kcp = kcp
+        self.bindings = bindings
+        self.sources = sources
+        self.clusters = clusters
+        self.settings = settings or SyncSettings()
+        self.status = status
+        self.clock = clock
+        self.on_namespace_emptied = on_namespace_emptied or (lambda cluster, namespace, registration: None)
+        self._known_namespaces: set[tuple[int, str]] = set()
+
+    # -- reading the caches -----------------------------------------------------------------------------
+
+    def source(self, cluster: str, namespace: str, ref: ObjectRef) -> JSON | None:
+        informer = self.sources.get((ref.api_version, ref.kind))
+        if informer is None:
+            return None
+        obj = informer.get(ObjectKey(cluster, namespace, ref.name))
+        return None if obj is None else {**obj, "apiVersion": ref.api_version, "kind": ref.kind}
+
+    def wanted_elsewhere(self, cluster: str, namespace: str, target: str, ref: ObjectRef, binding: str) -> bool:
+        """Whether another live binding of the namespace wants ``ref`` on cluster ``target``."""
+        for other in self.bindings.by_index(BY_CLUSTER, cluster):
+            metadata = other["metadata"]
+            if metadata.get("namespace") != namespace or metadata["name"] == binding:
+                continue
+            if metadata.get("deletionTimestamp"):
+                continue
+            spec = other.get("spec", {})
+            if target not in {c.get("name") for c in spec.get("clusters", [])}:
+                continue
+            own = ObjectRef.of_binding(other)
+            if own == ref:
+                return True
+            workload = self.source(cluster, namespace, own) if own.kind else None
+            if workload is not None and ref in dependencies(workload):
+                return True
+        return False
+
+    # -- the reconcile ----------------------------------------------------------------------------------
+
+    async def reconcile(self, key: ObjectKey) -> Result:
+        binding = self.bindings.get(key)
+        if binding is None:
+            return Result()
+        spec = binding.get("spec", {})
+        own = ObjectRef.of_binding(binding)
+        workload = self.source(key.cluster, key.namespace, own)
+        binding_deleted = bool(binding["metadata"].get("deletionTimestamp"))
+        workload_deleted = workload is None or bool(workload["metadata"].get("deletionTimestamp"))
+        wanted: dict[str, int | None] = {}
+        if not binding_deleted and not workload_deleted:
+            wanted = {c["name"]: c.get("replicas") for c in spec.get("clusters", [])}
+        previous = {c["name"]: c for c in (binding.get("status") or {}).get("clusters", [])}
+        orphan = workload is not None and _annotation(workload, DELETION_POLICY) == "Orphan"
+        cluster = LogicalClusterPath(key.cluster)
+
+        if wanted and workload is not None and SYNC_FINALIZER not in (workload["metadata"].get("finalizers") or []):
+            await self._add_finalizer(cluster, own, workload)
+
+        deletion_started = _deletion_started(binding, workload)
+        names = sorted(set(wanted) | set(previous))
+        outcomes = await asyncio.gather(
+            *(
+                self._sync_cluster(key, name, wanted[name], workload, previous.get(name))
+                if name in wanted and workload is not None
+                else self._clean_cluster(key, name, previous[name], orphan=orphan, deletion_started=deletion_started)
+                for name in names
+            )
+        )
+        entries = [entry for entry in outcomes if entry is not None]
+        await self._write_status(binding, entries, wanted)
+
+        retry = any(not entry.get("applied") and entry.get("reason") in _TRANSIENT for entry in entries)
+        if not wanted and not entries:
+            if workload is not None and SYNC_FINALIZER in (workload["metadata"].get("finalizers") or []):
+                await self._remove_finalizer(cluster, own, workload)
+            if binding_deleted:
+                await self._release_binding(cluster, binding)
+            return Result()
+        return Result(requeue_after=self.settings.retry_after) if retry else Result()
+
+    # -- one wanted cluster -----------------------------------------------------------------------------
+
+    async def _sync_cluster(
+        self, key: ObjectKey, target: str, replicas: int | None, workload: JSON, previous: JSON | None
+    ) -> JSON:
+        locator = Locator(key.cluster, key.namespace, target)
+        namespace = locator.physical_namespace
+        entry: JSON = {"name": target, "namespace": namespace, "health": "Unknown"}
+        old_objects = list((previous or {}).get("objects", []))
+        generation = workload["metadata"].get("generation")
+
+        bodies: list[tuple[ObjectRef, JSON]] = []
+        missing: list[str] = []
+        for dependency in dependencies(workload):
+            source = self.source(key.cluster, key.namespace, dependency)
+            if source is None:
+                missing.append(f"{dependency.kind} {dependency.name}")
+                continue
+            if never_copied(source):
+                continue
+            bodies.append(
+                (
+                    dependency,
+                    prepare_copy(source, logical_cluster=key.cluster, physical_namespace=namespace, replicas=None),
+                )
+            )
+        own = ObjectRef(workload["apiVersion"], workload["kind"], workload["metadata"]["name"])
+        bodies.append(
+            (own, prepare_copy(workload, logical_cluster=key.cluster, physical_namespace=namespace, replicas=replicas))
+        )
+        digest = _hash([body for _, body in bodies])
+        adopt = _annotation(workload, CONFLICT_RESOLUTION) == "Overwrite"
+
+        if previous is not None and previous.get("applied") and previous.get("appliedHash") == digest and not missing:
+            return {**previous, "namespace": namespace}
+
+        try:
+            client = await self.clusters.client_for(LogicalClusterPath(key.cluster), target)
+        except ClusterUnavailable as exc:
+            return {
+                **entry,
+                "applied": False,
+                "reason": exc.reason,
+                "message": exc.message[:MESSAGE_MAX],
+                "objects": old_objects,
+            }
+
+        limiter = self.clusters.limiter(LogicalClusterPath(key.cluster), target)
+        applied: list[JSON] = []
+        problems: list[tuple[str, str]] = []
+        async with limiter:
+            try:
+                await self._ensure_namespace(client, locator)
+            except _NamespaceRefused as exc:
+                return {
+                    **entry,
+                    "applied": False,
+                    "reason": "NamespaceConflict",
+                    "message": str(exc),
+                    "objects": old_objects,
+                }
+            except TransportError as exc:
+                return {
+                    **entry,
+                    "applied": False,
+                    "reason": "Unreachable",
+                    "message": exc.message[:MESSAGE_MAX],
+                    "objects": old_objects,
+                }
+            known = {(o.get("kind"), o.get("name")) for o in old_objects}
+            for ref, body in bodies:
+                outcome = await self._apply(client, ref, body, target, known=(ref.kind, ref.name) in known, adopt=adopt)
+                if isinstance(outcome, tuple):
+                    problems.append(outcome)
+                    if outcome[0] == "Unreachable":
+                        break
+                else:
+                    applied.append(outcome)
+            wanted_refs = {(r.kind, r.name) for r, _ in bodies}
+            leftovers = [o for o in old_objects if (o.get("kind"), o.get("name")) not in wanted_refs]
+            still_held = await self._delete_objects(
+                client, key, target, namespace, leftovers, binding=_binding_name(key)
+            )
+        # What could not be applied or deleted this time stays recorded, so a later reconcile still finds it.
+        wanted_keys = {(r.kind, r.name) for r, _ in bodies}
+        applied_keys = {(o["kind"], o["name"]) for o in applied}
+        kept = [
+            o
+            for o in old_objects
+            if (o.get("kind"), o.get("name")) in wanted_keys and (o.get("kind"), o.get("name")) not in applied_keys
+        ] + still_held
+        objects = sorted(applied + kept, key=lambda o: (o["kind"], o["name"]))
+        if missing:
+            problems.insert(0, ("DependencyMissing", f"{', '.join(missing)} not found in namespace {key.namespace}"))
+        if problems:
+            reason = problems[0][0]
+            message = "; ".join(text for _, text in problems)[:MESSAGE_MAX]
+            fully_applied = not any(p[0] != "DependencyMissing" for p in problems)
+            return {
+                **entry,
+                "applied": fully_applied,
+                "reason": reason,
+                "message": message,
+                "objects": objects,
+                "sourceGeneration": generation,
+                "desiredReplicas": replicas,
+                **({"appliedHash": ""} if not fully_applied else {}),
+                "lastAppliedTime": _now_text(self.clock()),
+            }
+        return {
+            **entry,
+            "applied": True,
+            "reason": "Applied",
+            "message": f"applied to namespace {namespace}",
+            "objects": objects,
+            "sourceGeneration": generation,
+            "desiredReplicas": replicas,
+            "appliedHash": digest,
+            "lastAppliedTime": _now_text(self.clock()),
+        }
+
+    async def _ensure_namespace(self, client: KubeClient, locator: Locator) -> None:
+        cache_key = (id(client), locator.physical_namespace)
+        if cache_key in self._known_namespaces:
+            return
+        name = locator.physical_namespace
+        try:
+            existing = await client.get(NAMESPACES, name)
+        except NotFoundError:
+            try:
+                await client.create(NAMESPACES, locator.namespace_manifest())
+            except ConflictError:
+                existing = await client.get(NAMESPACES, name)
+            else:
+                self._known_namespaces.add(cache_key)
+                return
+        if not locator.owns(existing):
+            raise _NamespaceRefused(
+                f"namespace {name} on the cluster belongs to someone else (its {MANAGED_LABEL} locator differs);"
+                " TMC never uses it"
+            )
+        if existing["metadata"].get("deletionTimestamp"):
+            raise _NamespaceRefused(f"namespace {name} on the cluster is being deleted; retrying when it is gone")
+        self._known_namespaces.add(cache_key)
+
+    async def _apply(
+        self, client: KubeClient, ref: ObjectRef, body: JSON, target: str, *, known: bool, adopt: bool
+    ) -> JSON | tuple[str, str]:
+        resource = ref.resource
+        namespace = body["metadata"]["namespace"]
+        what = f"{ref.kind} {ref.name}"
+        try:
+            if not known:
+                with contextlib.suppress(NotFoundError):
+                    existing = await client.get(resource, ref.name, namespace=namespace)
+                    if not adopt and not _ours(existing, body):
+                        return (
+                            "Conflict",
+                            f"{what} already exists in namespace {namespace} on cluster {target} and is not managed"
+                            f" by TMC; annotate the workload {CONFLICT_RESOLUTION}=Overwrite to adopt it",
+                        )
+            result = await client.apply(resource, body, field_manager=FIELD_MANAGER, force=True)
+        except TransportError as exc:
+            return ("Unreachable", f"{what}: {exc.message}"[:MESSAGE_MAX])
+        except ApiError as exc:
+            if exc.status_code >= 500 or exc.status_code == 429:
+                return ("ClusterError", f"{what}: cluster answered {exc.status_code}: {exc.message}"[:MESSAGE_MAX])
+            return ("Rejected", f"cluster {target} rejected {what}: {exc.message}"[:MESSAGE_MAX])
+        return {"apiVersion": ref.api_version, "kind": ref.kind, "name": ref.name, "uid": result["metadata"].get("uid")}
+
+    # -- cleanup ----------------------------------------------------------------------------------------
+
+    async def _delete_objects(
+        self, client: KubeClient, key: ObjectKey, target: str, namespace: str, objects: list[JSON], *, binding: str
+    ) -> list[JSON]:
+        """Deletes ``objects`` from the cluster (dependencies only if no other binding wants them there); returns
+        the ones still present because deleting them failed."""
+        held: list[JSON] = []
+        for obj in objects:
+            ref = ObjectRef(obj.get("apiVersion", ""), obj.get("kind", ""), obj.get("name", ""))
+            if (ref.api_version, ref.kind) not in CLUSTER_RESOURCES:
+                continue
+            if self.wanted_elsewhere(key.cluster, key.namespace, target, ref, binding):
+                continue
+            body: JSON = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
+            if obj.get("uid"):
+                body["preconditions"] = {"uid": obj["uid"]}
+            try:
+                await client.request("DELETE", ref.resource.path(None, namespace=namespace, name=ref.name), body=body)
+            except (NotFoundError, ConflictError):
+                pass  # gone, or replaced by an object that is not the one TMC applied
+            except ApiError:
+                held.append(obj)
+        return held
+
+    async def _clean_cluster(
+        self, key: ObjectKey, target: str, previous: JSON, *, orphan: bool, deletion_started: float | None
+    ) -> JSON | None:
+        objects = list(previous.get("objects", []))
+        namespace = previous.get("namespace") or Locator(key.cluster, key.namespace, target).physical_namespace
+        if not objects:
+            return None
+        try:
+            client = await self.clusters.client_for(LogicalClusterPath(key.cluster), target)
+            async with self.clusters.limiter(LogicalClusterPath(key.cluster), target):
+                if orphan:
+                    held = await self._orphan_objects(client, namespace, objects)
+                else:
+                    held = await self._delete_objects(
+                        client, key, target, namespace, objects, binding=_binding_name(key)
+                    )
+        except (ClusterUnavailable, TransportError) as exc:
+            reason = exc.reason if isinstance(exc, ClusterUnavailable) else "Unreachable"
+            held = objects
+            if deletion_started is not None and self.clock() - deletion_started >= self.settings.cleanup_timeout:
+                await self._record_leak(key, target, namespace, objects)
+                return None
+            return {
+                **previous,
+                "applied": False,
+                "reason": "CleanupPending",
+                "message": f"copies on {target} not yet removed ({reason}): {exc}"[:MESSAGE_MAX],
+            }
+        if held:
+            return {**previous, "applied": False, "reason": "CleanupPending", "objects": held}
+        self.on_namespace_emptied(key.cluster, key.namespace, target)
+        return None
+
+    async def _orphan_objects(self, client: KubeClient, namespace: str, objects: list[JSON]) -> list[JSON]:
+        held: list[JSON] = []
+        unmark: JSON = {"metadata": {"labels": {MANAGED_LABEL: None}, "annotations": dict.fromkeys(ORIGIN_ANNOTATIONS)}}
+        for obj in objects:
+            ref = ObjectRef(obj.get("apiVersion", ""), obj.get("kind", ""), obj.get("name", ""))
+            try:
+                await client.merge_patch(ref.resource, ref.name, unmark, namespace=namespace)
+            except NotFoundError:
+                pass
+            except ApiError:
+                held.append(obj)
+        return held
+
+    async def _record_leak(self, key: ObjectKey, target: str, namespace: str, objects: list[JSON]) -> None:
+        """Gives up on an unreachable cluster: the leftovers go into the registration's status for the operator."""
+        cluster = LogicalClusterPath(key.cluster)
+        moment = _now_text(self.clock())
+        try:
+            registration = await self.kcp.get(REGISTRATIONS, target, cluster=cluster)
+        except NotFoundError:
+            log.warning("copies of %s left on deleted registration %s: %s", key, target, objects)
+            return
+        left = [
+            {
+                "namespace": namespace,
+                "apiVersion": o.get("apiVersion"),
+                "kind": o.get("kind"),
+                "name": o.get("name"),
+                "origin": f"{key.namespace}/{o.get('name')}",
+                "time": moment,
+            }
+            for o in objects
+        ]
+
+        def desired(current: JSON) -> JSON:
+            old = current.get("status") or {}
+            return {**old, "orphanedCopies": [*old.get("orphanedCopies", []), *left][-ORPHANED_MAX:]}
+
+        await self.status.write(REGISTRATIONS, registration, desired)
+        log.warning(
+            "cluster %s unreachable past the cleanup timeout: recorded %d leaked copies of %s",
+            target,
+            len(objects),
+            key,
+        )
+
+    # -- writes to kcp ----------------------------------------------------------------------------------
+
+    async def _add_finalizer(self, cluster: LogicalClusterPath, ref: ObjectRef, workload: JSON) -> None:
+        self.status.guard(ref.resource, f"add the sync finalizer to {ref.kind} {ref.name}")
+        finalizers = [*(workload["metadata"].get("finalizers") or []), SYNC_FINALIZER]
+        patch = {"metadata": {"finalizers": finalizers, "resourceVersion": workload["metadata"]["resourceVersion"]}}
+        await self.kcp.merge_patch(
+            ref.resource, ref.name, patch, cluster=cluster, namespace=workload["metadata"]["namespace"]
+        )
+
+    async def _remove_finalizer(self, cluster: LogicalClusterPath, ref: ObjectRef, workload: JSON) -> None:
+        self.status.guard(ref.resource, f"remove the sync finalizer from {ref.kind} {ref.name}")
+        finalizers = [f for f in workload["metadata"].get("finalizers") or [] if f != SYNC_FINALIZER]
+        patch = {"metadata": {"finalizers": finalizers, "resourceVersion": workload["metadata"]["resourceVersion"]}}
+        with contextlib.suppress(NotFoundError):
+            await self.kcp.merge_patch(
+                ref.resource, ref.name, patch, cluster=cluster, namespace=workload["metadata"]["namespace"]
+            )
+
+    async def _release_binding(self, cluster: LogicalClusterPath, binding: JSON) -> None:
+        metadata = binding["metadata"]
+        self.status.guard(BINDINGS, f"release WorkloadBinding {metadata['name']}")
+        finalizers = [f for f in metadata.get("finalizers") or [] if f != SYNC_FINALIZER]
+        patch = {"metadata": {"finalizers": finalizers, "resourceVersion": metadata["resourceVersion"]}}
+        with contextlib.suppress(NotFoundError):
+            await self.kcp.merge_patch(
+                BINDINGS, metadata["name"], patch, cluster=cluster, namespace=metadata["namespace"]
+            )
+
+    async def _write_status(self, binding: JSON, entries: list[JSON], wanted: Mapping[str, int | None]) -> None:
+        moment = datetime.fromtimestamp(self.clock(), UTC).replace(microsecond=0)
+        status, reason, message = _applied_condition(entries, wanted)
+
+        def desired(current: JSON) -> JSON:
+            old = current.get("status") or {}
+            generation = current["metadata"].get("generation")
+            conditions = [Condition.model_validate(c) for c in old.get("conditions", [])]
+            set_condition(conditions, CONDITION_APPLIED, status, reason, message[:1024], generation, moment)
+            return {
+                **old,
+                "observedGeneration": generation,
+                "conditions": [c.to_dict() for c in conditions],
+                "clusters": sorted(entries, key=lambda e: e["name"]),
+            }
+
+        await self.status.write(BINDINGS, binding, desired)
+
+
+def _applied_condition(entries: list[JSON], wanted: Mapping[str, int | None]) -> tuple[ConditionStatus, str, str]:
+    wanted_entries = [e for e in entries if e["name"] in wanted]
+    failing = [e for e in wanted_entries if not e.get("applied")]
+    degraded = [e for e in wanted_entries if e.get("applied") and e.get("reason") not in (None, "Applied")]
+    if not wanted:
+        pending = [e["name"] for e in entries]
+        if pending:
+            return "False", "Removing", f"removing copies from {', '.join(pending)}"
+        return "False", "NotPlaced", "no cluster is chosen"
+    if failing:
+        return "False", failing[0].get("reason") or "NotApplied", _per_cluster(failing)
+    if degraded:
+        return "True", degraded[0].get("reason") or "Applied", _per_cluster(degraded)
+    return "True", "Applied", f"applied on {len(wanted_entries)} cluster(s)"
+
+
+def _per_cluster(entries: list[JSON]) -> str:
+    return "; ".join(f"{e['name']}: {e.get('message', '')}" for e in entries)
+
+
+_TRANSIENT = frozenset({"Unreachable", "ClusterError", "CleanupPending", "NamespaceConflict"})
+
+
+def _ours(existing: JSON, body: JSON) -> bool:
+    if not is_managed(existing):
+        return False
+    return origin_of(existing) == origin_of(body)
+
+
+def _annotation(obj: JSON, key: str) -> str | None:
+    value = (obj.get("metadata", {}).get("annotations") or {}).get(key)
+    return value if isinstance(value, str) else None
+
+
+def _hash(bodies: list[JSON]) -> str:
+    return hashlib.sha256(json.dumps(bodies, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+def _now_text(now: float) -> str:
+    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_time(value: Any) -> float | None:
+    if not value:
+        return None
+    return datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+
+
+def _deletion_started(binding: JSON, workload: JSON | None) -> float | None:
+    """When the deletion that the copies' cleanup holds up began (binding or workload), if one did."""
+    moments = [
+        _parse_time(binding["metadata"].get("deletionTimestamp")),
+        _parse_time(workload["metadata"].get("deletionTimestamp")) if workload is not None else None,
+    ]
+    present = [m for m in moments if m is not None]
+    return min(present) if present else None
+
+
+def _binding_name(key: ObjectKey) -> str:
+    return key.name
