@@ -118,6 +118,27 @@ def controller(
         help="Allow tenant cluster servers in this range (e.g. 127.0.0.0/8) although it is loopback or"
         " link-local, which are refused by default; repeatable.",
     ),
+    identity: str = typer.Option(
+        "",
+        envvar="TMC_IDENTITY",
+        help="This process's name in the Lease and in managedFields (default: hostname_<random>).",
+    ),
+    lease_duration: float = typer.Option(
+        15.0,
+        envvar="TMC_LEASE_DURATION",
+        help="Seconds a standby waits, after it last saw the Lease change, to take over.",
+    ),
+    renew_deadline: float = typer.Option(
+        10.0,
+        envvar="TMC_RENEW_DEADLINE",
+        help="Seconds the leader keeps working without a successful renewal (must be below --lease-duration).",
+    ),
+    retry_period: float = typer.Option(
+        2.0, envvar="TMC_RETRY_PERIOD", help="Seconds between renewals, and between tries of a standby without a watch."
+    ),
+    shutdown_timeout: float = typer.Option(
+        30.0, envvar="TMC_SHUTDOWN_TIMEOUT", help="Seconds a clean stop lets in-flight reconciles finish."
+    ),
     log_level: str = typer.Option("INFO", envvar="TMC_LOG_LEVEL"),
 ) -> None:
     """Run the TMC controllers until SIGTERM/Ctrl-C."""
@@ -128,16 +149,21 @@ def controller(
     from tmc.runtime import install_signal_handlers
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    options = ControllerOptions(
-        health_host=health_host,
-        health_port=health_port,
-        leader_election=leader_election,
-        resync_period=resync_period,
-        health=HealthSettings(heartbeat_period, grace_period, probe_timeout, status_period=status_period),
-        allowed_cluster_cidrs=tuple(allow_cluster_cidr),
-    )
 
     async def run() -> None:
+        options = ControllerOptions(  # inside: a ConfigError (e.g. inconsistent lease timings) is printed
+            health_host=health_host,
+            health_port=health_port,
+            leader_election=leader_election,
+            identity=identity,
+            lease_duration=lease_duration,
+            renew_deadline=renew_deadline,
+            retry_period=retry_period,
+            shutdown_timeout=shutdown_timeout,
+            resync_period=resync_period,
+            health=HealthSettings(heartbeat_period, grace_period, probe_timeout, status_period=status_period),
+            allowed_cluster_cidrs=tuple(allow_cluster_cidr),
+        )
         async with _kcp_client(kubeconfig) as client:
             access = client.access
         stop = asyncio.Event()

@@ -89,6 +89,9 @@ class VirtualWorkspaceClient(KubeClient):
         self._cluster_urls: dict[str, str] = {}
         self._closing: set[asyncio.Task[None]] = set()
 
+    async def __aenter__(self) -> VirtualWorkspaceClient:
+        return self
+
     # -- the endpoint set (tmc.runtime.informer.EndpointSet) --------------------------------------------
 
     def endpoint_clients(self) -> Mapping[str, KubeClient]:

@@ -56,9 +56,7 @@ async def run_embedded(
             tenant_kubeconfig = _write_tenant_kubeconfig(environment, state_dir, tenant_path)
             _print_access(console, environment, tenant, tenant_kubeconfig, health_port)
             # The local clusters listen on loopback, which tenant clusters may not use by default.
-            options = ControllerOptions(
-                health_port=health_port, identity="tmc-up", allowed_cluster_cidrs=LOCAL_CLUSTER_CIDRS
-            )
+            options = ControllerOptions(health_port=health_port, allowed_cluster_cidrs=LOCAL_CLUSTER_CIDRS)
             await run_controllers(environment.kcp.access, options, stop)
             console.print("Stopping ...")
     finally:

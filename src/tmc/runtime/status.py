@@ -7,7 +7,8 @@ a fresher version of the object. ``StatusWriter.write``:
 1. computes ``desired(obj)``; when it equals the stored status (or is ``None``) nothing is written
    (outcome ``unchanged``): heartbeats and resyncs cost no writes;
 2. checks the fence (``LeaderElector.holds_lease``): a process that is not (or no longer surely) the leader
-   raises ``LeadershipLostError`` instead of writing (outcome ``fenced``);
+   raises ``LeadershipLostError`` instead of writing (outcome ``fenced``). ``guard`` is the same check for a
+   controller's other writes (the APIExport controller's, which has no status of its own to write);
 3. sends a JSON merge patch of just the changed fields (removed fields as ``null``) to the ``status``
    subresource, addressed to the object's own logical cluster (its ``kcp.io/cluster`` annotation), carrying the
    resourceVersion the status was computed from (optimistic concurrency) and this process's field manager
@@ -97,9 +98,15 @@ class StatusWriter:
         self.max_attempts = max_attempts
         self._writes = (metrics if metrics is not None else RuntimeMetrics()).status_writes_total
 
+    def guard(self, resource: Resource, what: str) -> None:
+        """Raise ``LeadershipLostError`` unless the fence allows writing now; for a controller's other writes too."""
+        if self.fence is not None and not self.fence():
+            self._writes.labels(_label(resource), FENCED).inc()
+            raise LeadershipLostError(f"refusing to {what}: this process does not hold the lease")
+
     async def write(self, resource: Resource, obj: JSON, desired: DesiredStatus) -> JSON | None:
         """Bring ``obj``'s status to ``desired(obj)``; returns the object as stored afterwards, None if it is gone."""
-        label = f"{resource.plural}.{resource.group}" if resource.group else resource.plural
+        label = _label(resource)
         metadata = obj["metadata"]
         name, namespace = metadata["name"], metadata.get("namespace")
         cluster_name = cluster_of(obj)
@@ -111,9 +118,7 @@ class StatusWriter:
             if status is None or status == stored:
                 self._writes.labels(label, UNCHANGED).inc()
                 return current
-            if self.fence is not None and not self.fence():
-                self._writes.labels(label, FENCED).inc()
-                raise LeadershipLostError(f"not writing the status of {name}: this process does not hold the lease")
+            self.guard(resource, f"write the status of {name}")
             patch = {
                 "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
                 "status": merge_patch_diff(stored, status),
@@ -150,3 +155,7 @@ class StatusWriter:
         raise ConflictError(
             409, "Conflict", f"status of {name}: still conflicting after {self.max_attempts} attempts; will retry"
         )
+
+
+def _label(resource: Resource) -> str:
+    return f"{resource.plural}.{resource.group}" if resource.group else resource.plural

@@ -182,3 +182,13 @@ async def test_desired_none_means_leave_the_status_alone() -> None:
 )
 def test_merge_patch_diff(old: JSON, new: JSON, patch: JSON) -> None:
     assert merge_patch_diff(old, new) == patch
+
+
+def test_guard_refuses_other_writes_without_the_lease_and_counts_them() -> None:
+    holding = True
+    status, metrics = writer(FakeStatusApi(), fence=lambda: holding)
+    status.guard(THINGS, "write an export")
+    holding = False
+    with pytest.raises(LeadershipLostError, match="refusing to write an export"):
+        status.guard(THINGS, "write an export")
+    assert outcomes(metrics) == {"fenced": 1}

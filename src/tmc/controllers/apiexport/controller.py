@@ -1,7 +1,9 @@
 """Wiring of the APIExport controller: what it watches in ``root:tmc`` and how events become keys.
 
 Any change to an export, a schema or an endpoint slice in ``root:tmc`` re-checks every TMC export: there are
-two of them, and a schema or claim can affect both.
+two of them, and a schema or claim can affect both. The endpoint slice informer may be shared (the controller
+process also feeds the virtual workspace URLs from it); ``writer`` carries the leadership fence every write of
+this controller checks first.
 """
 
 from __future__ import annotations
@@ -10,12 +12,19 @@ from tmc.controllers.apiexport.reconcile import APIExportReconciler
 from tmc.install.desired import TMC_WORKSPACE, export_plans
 from tmc.kcp.resources import API_EXPORT_ENDPOINT_SLICES, API_EXPORTS, API_RESOURCE_SCHEMAS, Resource
 from tmc.kcp.rest import KubeClient
-from tmc.runtime import Controller, EventHandler, Informer, Manager, ObjectKey
+from tmc.runtime import Controller, EventHandler, Informer, Manager, ObjectKey, StatusWriter
 
 NAME = "apiexport"
 
 
-def setup(manager: Manager, client: KubeClient, *, resync_period: float = 60.0) -> Controller:
+def setup(
+    manager: Manager,
+    client: KubeClient,
+    *,
+    endpoint_slices: Informer | None = None,
+    writer: StatusWriter | None = None,
+    resync_period: float = 60.0,
+) -> Controller:
     def informer(resource: Resource) -> Informer:
         return manager.add_informer(
             Informer(client, resource, cluster=TMC_WORKSPACE, resync_period=resync_period, metrics=manager.metrics)
@@ -23,8 +32,9 @@ def setup(manager: Manager, client: KubeClient, *, resync_period: float = 60.0) 
 
     exports = informer(API_EXPORTS)
     schemas = informer(API_RESOURCE_SCHEMAS)
-    endpoint_slices = informer(API_EXPORT_ENDPOINT_SLICES)
-    reconciler = APIExportReconciler(client, exports, schemas, endpoint_slices)
+    if endpoint_slices is None:
+        endpoint_slices = informer(API_EXPORT_ENDPOINT_SLICES)
+    reconciler = APIExportReconciler(client, exports, schemas, endpoint_slices, writer=writer)
     controller = manager.add_controller(Controller(NAME, reconciler, workers=1, metrics=manager.metrics))
     names = [plan.name for plan in export_plans()]
 

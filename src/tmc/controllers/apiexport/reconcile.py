@@ -5,12 +5,11 @@ definitions; (3) point the export back at the schemas TMC defines when it was ed
 seed's example 1, whose schema names kcp cannot resolve); (4) record Events in root:tmc naming what was repaired
 and whatever is still wrong (kcp keeps the export's status to itself), which ``tmc status`` shows.
 A problem the controller cannot fix is reported, not retried: retrying would not change the outcome.
+kcp keeps the export's status to itself, so this controller writes no status; every write it does make first
+passes the leadership fence of the process's ``StatusWriter`` (``guard``), like every status write does.
 """
 
 from __future__ import annotations
-
-import time
-from collections.abc import Callable
 
 from tmc.controllers.apiexport.check import Finding, check_export
 from tmc.install.desired import TMC_WORKSPACE, ExportPlan, export_body, export_plans
@@ -19,7 +18,7 @@ from tmc.kcp.events import record_event
 from tmc.kcp.resources import API_EXPORTS
 from tmc.kcp.rest import JSON, KubeClient
 from tmc.kcp.virtual_workspace import endpoint_urls
-from tmc.runtime import Informer, ObjectKey, Result, get_logger
+from tmc.runtime import Informer, ObjectKey, Result, StatusWriter, get_logger
 
 FIELD_MANAGER = "tmc-apiexport-controller"
 log = get_logger(__name__)
@@ -33,14 +32,18 @@ class APIExportReconciler:
         schemas: Informer,
         endpoint_slices: Informer,
         *,
-        clock: Callable[[], float] = time.time,
+        writer: StatusWriter | None = None,
     ) -> None:
         self.client = client
         self.exports = exports
         self.schemas = schemas
         self.endpoint_slices = endpoint_slices
+        self.writer = writer
         self.plans: dict[str, ExportPlan] = {plan.name: plan for plan in export_plans()}
-        self.clock = clock
+
+    def _guard(self, what: str) -> None:
+        if self.writer is not None:
+            self.writer.guard(API_EXPORTS, what)
 
     def _cached(self, informer: Informer, name: str) -> JSON | None:
         for obj in informer.list():
@@ -74,6 +77,7 @@ class APIExportReconciler:
             if finding.repair and finding.repair.startswith("create-schema:"):
                 schema_name = finding.repair.split(":", 1)[1]
                 schema = next(s for s in plan.schemas if s["metadata"]["name"] == schema_name)
+                self._guard(f"recreate APIResourceSchema {schema_name}")
                 await ensure_schema(self.client, schema)
                 repaired.append(finding)
         if any(finding.repair == "apply-export" for finding in findings):
@@ -83,6 +87,7 @@ class APIExportReconciler:
         return Result()
 
     async def _apply_export(self, plan: ExportPlan, current: JSON | None = None) -> None:
+        self._guard(f"write APIExport {plan.name}")
         hashes = self._identity_hashes()
         try:
             body = export_body(plan, hashes)
@@ -101,6 +106,8 @@ class APIExportReconciler:
     async def _report(self, export: JSON, findings: list[Finding], repaired: list[Finding]) -> None:
         """Events in root:tmc, since kcp reserves the APIExport's status for itself (even for admins)."""
         name = export["metadata"]["name"]
+        if repaired or findings:
+            self._guard(f"record events about APIExport {name}")
         if repaired:
             message = "repaired: " + "; ".join(f.message for f in repaired)
             log.warning("APIExport %s %s", name, message)

@@ -16,15 +16,22 @@ from tmc.controllers.workloadplacement.reconcile import PLACEMENTS, WorkloadPlac
 from tmc.kcp.paths import ALL_CLUSTERS
 from tmc.kcp.resources import resource_of
 from tmc.kcp.rest import KubeClient
-from tmc.runtime import BY_CLUSTER, Controller, EventHandler, Informer, Manager, ObjectKey, key_of
+from tmc.runtime import BY_CLUSTER, Controller, EventHandler, Informer, Manager, ObjectKey, StatusWriter, key_of
 from tmc.runtime.keys import cluster_of
 
 NAME = "workloadplacement"
 
 
 def setup(
-    manager: Manager, virtual_workspace: KubeClient, *, workers: int = 4, resync_period: float = 60.0
+    manager: Manager,
+    virtual_workspace: KubeClient,
+    *,
+    status: StatusWriter | None = None,
+    workers: int = 4,
+    resync_period: float = 60.0,
 ) -> Controller:
+    """``status``: the process's one status writer (with the leadership fence); a fence-less one if omitted."""
+
     def informer(resource: Any) -> Informer:
         return manager.add_informer(
             Informer(
@@ -36,7 +43,11 @@ def setup(
     registrations = informer(resource_of(CLUSTER_REGISTRATION))
     workloads = {info.api_version + "/" + info.kind: informer(resource_of(info)) for info in WORKLOAD_RESOURCES}
     bindings = informer(BINDINGS)
-    reconciler = WorkloadPlacementReconciler(virtual_workspace, placements, registrations, workloads, bindings)
+    if status is None:
+        status = StatusWriter(virtual_workspace, field_manager="tmc-controller", metrics=manager.metrics)
+    reconciler = WorkloadPlacementReconciler(
+        virtual_workspace, placements, registrations, workloads, bindings, status=status
+    )
     controller = manager.add_controller(Controller(NAME, reconciler, workers=workers, metrics=manager.metrics))
     placements.add_handler(EventHandler.enqueue(controller.enqueue))
 

@@ -5,17 +5,19 @@ isolation guarantee lives here and in the informers' per-cluster index); (2) val
 policy is the user's to fix: condition, no retry); (3) ``decide_many`` with the previous decisions (read back
 from the WorkloadBindings) and the persisted round-robin cursor; (4) converge one WorkloadBinding per placed
 workload (``bindings.py``); (5) write counts, cursor, Scheduled condition and observedGeneration to status
-when they changed. NotReady clusters change registrations, which re-enqueue their placements, so a failed
-cluster is replaced in the next reconcile; toleration windows are honoured by a timed requeue. A deleted
-placement's bindings are deleted (the sync engine's finalizer keeps each until its copies are gone).
+through the process's ``StatusWriter`` (nothing is written when nothing changed; on a conflict the result is
+applied to the fresh object). NotReady clusters change registrations, which re-enqueue their placements, so a
+failed cluster is replaced in the next reconcile; a toleration window that ends is noticed at the next reconcile
+of the placement: a registration change or, at the latest, the informers' periodic resync (no timed requeue).
+A deleted placement's bindings are deleted (the sync engine's finalizer keeps each until its copies are gone).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from tmc.api import WORKLOAD_PLACEMENT, binding_name
 from tmc.api.conditions import set_condition
@@ -29,7 +31,6 @@ from tmc.controllers.workloadplacement.bindings import (
     previous_decision,
 )
 from tmc.controllers.workloadplacement.convert import candidate_of, policy_of, selector, workload_key, workload_of
-from tmc.errors import ConflictError, NotFoundError
 from tmc.kcp.paths import LogicalClusterPath
 from tmc.kcp.resources import resource_of
 from tmc.kcp.rest import JSON, KubeClient
@@ -41,7 +42,7 @@ from tmc.placement import (
     compile_selector,
     decide_many,
 )
-from tmc.runtime import BY_CLUSTER, Informer, ObjectKey, Result, get_logger
+from tmc.runtime import BY_CLUSTER, SYSTEM_CLOCK, Informer, ObjectKey, Result, StatusWriter, get_logger
 from tmc.runtime.keys import cluster_of
 
 PLACEMENTS = resource_of(WORKLOAD_PLACEMENT)
@@ -57,7 +58,8 @@ class WorkloadPlacementReconciler:
         workloads: Mapping[str, Informer],
         bindings: Informer,
         *,
-        clock: Callable[[], float] = time.time,
+        status: StatusWriter | None = None,
+        clock: Callable[[], float] = SYSTEM_CLOCK.wall,
     ) -> None:
         """``workloads``: one informer per placeable kind, keyed by ``<apiVersion>/<kind>``."""
         self.client = client
@@ -66,6 +68,7 @@ class WorkloadPlacementReconciler:
         self.workloads = workloads
         self.bindings = bindings
         self.binding_writer = BindingWriter(client)
+        self.status = status if status is not None else StatusWriter(client, field_manager="tmc-controller")
         self.clock = clock
 
     def selected_workloads(self, placement: JSON) -> list[JSON]:
@@ -115,13 +118,11 @@ class WorkloadPlacementReconciler:
         status: dict[str, Any] = dict(placement.get("status") or {})
         generation = placement["metadata"].get("generation")
         moment = datetime.fromtimestamp(now, UTC).replace(microsecond=0)
-        conditions = [Condition.model_validate(c) for c in status.get("conditions", [])]
         try:
             policy = policy_of(placement)
         except (PlacementValidationError, ValueError) as exc:
-            set_condition(conditions, "Scheduled", "False", "InvalidPolicy", str(exc)[:1024], generation, moment)
-            status.update(conditions=[c.to_dict() for c in conditions], observedGeneration=generation)
-            await self._write(placement, status)
+            scheduled = _Scheduled("False", "InvalidPolicy", str(exc)[:1024])
+            await self._write(placement, scheduled, {}, generation, moment)
             return Result()
         candidates = CandidateSet([candidate_of(r) for r in self.registrations.by_index(BY_CLUSTER, key.cluster)])
         name = placement["metadata"]["name"]
@@ -169,56 +170,46 @@ class WorkloadPlacementReconciler:
             self.bindings_of(key.cluster, key.namespace, name),
         )
         if not workloads and not claimed:
-            set_condition(
-                conditions,
-                "Scheduled",
-                "True",
-                "NoWorkloads",
-                "no workload matches spec.workloadSelector",
-                generation,
-                moment,
-            )
+            scheduled = _Scheduled("True", "NoWorkloads", "no workload matches spec.workloadSelector")
         elif problems:
             reason = "NoEligibleClusters" if not selected else "PartiallyScheduled"
-            set_condition(conditions, "Scheduled", "False", reason, "; ".join(problems)[:1024], generation, moment)
+            scheduled = _Scheduled("False", reason, "; ".join(problems)[:1024])
         else:
-            set_condition(
-                conditions,
-                "Scheduled",
-                "True",
-                "Scheduled",
-                f"{len(workloads)} workload(s) placed on {len(selected)} cluster(s)",
-                generation,
-                moment,
-            )
-        status.update(
-            observedGeneration=generation,
-            conditions=[c.to_dict() for c in conditions],
-            workloads=len(workloads) + len(claimed),
-            scheduledWorkloads=sum(
+            message = f"{len(workloads)} workload(s) placed on {len(selected)} cluster(s)"
+            scheduled = _Scheduled("True", "Scheduled", message)
+        fields = {
+            "workloads": len(workloads) + len(claimed),
+            "scheduledWorkloads": sum(
                 1 for w in workloads if batch.results[workload_key(w)].status is PlacementStatus.SCHEDULED
             ),
-            roundRobinCursor=batch.round_robin_cursor,
-            selectedClusters=summarize_clusters(sorted(selected)),
-        )
-        await self._write(placement, status)
+            "roundRobinCursor": batch.round_robin_cursor,
+            "selectedClusters": summarize_clusters(sorted(selected)),
+        }
+        await self._write(placement, scheduled, fields, generation, moment)
         return Result()
 
-    async def _write(self, placement: JSON, status: dict[str, Any]) -> None:
-        if status == placement.get("status"):
-            return
-        metadata = placement["metadata"]
-        try:
-            await self.client.merge_patch(
-                PLACEMENTS,
-                metadata["name"],
-                {"metadata": {"resourceVersion": metadata["resourceVersion"]}, "status": status},
-                cluster=LogicalClusterPath(cluster_of(placement)),
-                namespace=metadata.get("namespace"),
-                subresource="status",
+    async def _write(
+        self, placement: JSON, scheduled: _Scheduled, fields: dict[str, Any], generation: int | None, moment: datetime
+    ) -> None:
+        """This reconcile's result, applied to whichever version of the placement the writer holds."""
+
+        def desired(current: JSON) -> JSON:
+            status: dict[str, Any] = dict(current.get("status") or {})
+            conditions = [Condition.model_validate(c) for c in status.get("conditions", [])]
+            set_condition(
+                conditions, "Scheduled", scheduled.status, scheduled.reason, scheduled.message, generation, moment
             )
-        except (ConflictError, NotFoundError):
-            log.debug("status write for %s skipped: object changed", metadata["name"])
+            status.update(fields, observedGeneration=generation, conditions=[c.to_dict() for c in conditions])
+            return status
+
+        await self.status.write(PLACEMENTS, placement, desired)
+
+
+@dataclass(frozen=True, slots=True)
+class _Scheduled:
+    status: Literal["True", "False", "Unknown"]
+    reason: str
+    message: str
 
 
 # Kinds whose replica count the decision divides; others get a copy per cluster without a count.
