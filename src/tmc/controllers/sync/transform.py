@@ -131,6 +131,8 @@ def prepare_copy(
     meta["annotations"] = annotations
     meta["labels"] = {**(meta.get("labels") or {}), MANAGED_LABEL: "true"}
     out["metadata"] = meta
+    if kind == "ServiceAccount":
+        out.pop("secrets", None)  # token Secrets of kcp's account; the cluster mints its own
     spec = out.get("spec")
     if isinstance(spec, dict):
         if kind in REPLICATED_KINDS and replicas is not None:
