@@ -195,3 +195,22 @@ async def test_a_registration_never_reads_another_tenants_secret(
     still = await kcp_client.get(REGISTRATIONS, "borrower", cluster=tenant_a)
     assert _condition(still, "CredentialsValid")["reason"] == "SecretNotFound"
     assert _condition(still, "Ready")["status"] == "False"
+
+
+async def test_kcp_itself_is_refused_as_a_cluster_even_where_loopback_is_allowed(
+    controllers: None, new_tenant: BoundFactory, kcp_client: KubeClient
+) -> None:
+    tenant = await new_tenant("kcp-self")
+    # kcp listens on loopback here, which these controllers allow for the local clusters.
+    at_kcp = ClusterAccess(server=kcp_client.access.server, ca_data=kcp_client.access.ca_data, token="tenant-token")
+    await kcp_client.create(SECRETS, _kubeconfig_secret("at-kcp", at_kcp), cluster=tenant, namespace="default")
+    await kcp_client.create(REGISTRATIONS, _registration("at-kcp", "at-kcp"), cluster=tenant)
+    refused = await wait_for_object(
+        kcp_client,
+        REGISTRATIONS,
+        "at-kcp",
+        _has("CredentialsValid", "False", "ServerAddressNotAllowed"),
+        cluster=tenant,
+        timeout=2 * HEARTBEAT + SLACK,
+    )
+    assert "kcp's own" in _condition(refused, "CredentialsValid")["message"]
