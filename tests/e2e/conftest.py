@@ -13,6 +13,7 @@ import pytest
 
 from tmc.controllers.clusterregistration.reconcile import HealthSettings
 from tmc.controllers.run import ControllerOptions, run_controllers
+from tmc.controllers.sync.reconcile import SyncSettings
 from tmc.errors import NotFoundError
 from tmc.kcp.paths import ROOT, LogicalClusterPath
 from tmc.kcp.resources import WORKSPACES
@@ -115,6 +116,8 @@ async def new_tenant(tmc_installed: None, kcp_client: KubeClient, new_workspace:
 
 
 HEARTBEAT, GRACE = 1.0, 3.0
+# The sync engine's timings, short so that tests of deletion and cleanup stay quick.
+SYNC = SyncSettings(cleanup_timeout=15.0, retry_after=1.0, namespace_grace=2.0)
 # Allowance for kcp and the virtual workspace on a loaded 2-core CI machine, on top of the protocol's own bound.
 SLACK = 30.0
 
@@ -128,6 +131,7 @@ async def controllers(tmc_installed: None, kcp_client: KubeClient) -> AsyncItera
         identity="e2e-controller",
         health=HealthSettings(heartbeat_period=HEARTBEAT, grace_period=GRACE, probe_timeout=5.0),
         allowed_cluster_cidrs=LOCAL_CLUSTER_CIDRS,
+        sync=SYNC,
     )
     task = asyncio.create_task(run_controllers(kcp_client.access, options, stop))
     yield

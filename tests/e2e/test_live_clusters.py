@@ -112,8 +112,8 @@ async def test_a_deployment_rolls_out_on_kwok_nodes_and_a_service_gets_endpoints
         }
         await client.create(SERVICES, service, namespace="default")
 
-        ready = await asyncio.wait_for(_ready_endpoints(client, "web", want=6), 60)
-        assert ready == 6
+        endpoints = await asyncio.wait_for(_ready_endpoints(client, "web", want=6), 60)
+        assert endpoints == 6
 
 
 async def test_nodes_carry_the_requested_shape_and_topology_labels(physical_clusters: ClusterFactory) -> None:

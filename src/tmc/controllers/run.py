@@ -32,6 +32,8 @@ from tmc.api import EXPORT_NAME
 from tmc.controllers.apiexport import controller as apiexport
 from tmc.controllers.clusterregistration import controller as clusterregistration
 from tmc.controllers.clusterregistration.reconcile import HealthSettings
+from tmc.controllers.sync import controller as sync
+from tmc.controllers.sync.reconcile import SyncSettings
 from tmc.controllers.workloadplacement import controller as workloadplacement
 from tmc.errors import ApiError, ConfigError
 from tmc.install.desired import TMC_WORKSPACE
@@ -62,6 +64,8 @@ class ControllerOptions:
     resync_period: float = 60.0
     health: HealthSettings = field(default_factory=HealthSettings)
     cluster_workers: int = 16
+    sync: SyncSettings = field(default_factory=SyncSettings)
+    sync_workers: int = 16
     # Tenant cluster addresses in these ranges are allowed even if loopback/link-local (tmc.clusters.policy).
     allowed_cluster_cidrs: tuple[str, ...] = ()
 
@@ -141,6 +145,15 @@ async def run_controllers(access: ClusterAccess, options: ControllerOptions, sto
             manager, virtual_workspace, directory, options.health, workers=options.cluster_workers
         )
         workloadplacement.setup(manager, virtual_workspace, status=writer, resync_period=options.resync_period)
+        sync.setup(
+            manager,
+            virtual_workspace,
+            directory,
+            status=writer,
+            settings=options.sync,
+            workers=options.sync_workers,
+            resync_period=options.resync_period,
+        )
 
         log.info("controller process %s starting (leader election %s)", identity, "on" if elector else "off")
         async with directory:

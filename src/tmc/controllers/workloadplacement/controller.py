@@ -11,9 +11,9 @@ from typing import Any
 
 from tmc.api import CLUSTER_REGISTRATION, WORKLOAD_RESOURCES
 from tmc.api.constants import PLACEMENT_LABEL
+from tmc.controllers.informers import shared_informer
 from tmc.controllers.workloadplacement.bindings import BINDINGS
 from tmc.controllers.workloadplacement.reconcile import PLACEMENTS, WorkloadPlacementReconciler
-from tmc.kcp.paths import ALL_CLUSTERS
 from tmc.kcp.resources import resource_of
 from tmc.kcp.rest import KubeClient
 from tmc.runtime import BY_CLUSTER, Controller, EventHandler, Informer, Manager, ObjectKey, StatusWriter, key_of
@@ -33,11 +33,7 @@ def setup(
     """``status``: the process's one status writer (with the leadership fence); a fence-less one if omitted."""
 
     def informer(resource: Any) -> Informer:
-        return manager.add_informer(
-            Informer(
-                virtual_workspace, resource, cluster=ALL_CLUSTERS, resync_period=resync_period, metrics=manager.metrics
-            )
-        )
+        return shared_informer(manager, virtual_workspace, resource, resync_period=resync_period)
 
     placements = informer(PLACEMENTS)
     registrations = informer(resource_of(CLUSTER_REGISTRATION))
