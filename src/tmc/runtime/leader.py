@@ -332,6 +332,10 @@ class LeaderElector:
             except (ApiError, TimeoutError) as exc:
                 log.warning("leader election %s: renewing failed: %s", self.name, exc or "timed out")
                 continue
+            except Exception:
+                # A bug must not leave a leader that no longer renews: log it; the deadline still applies.
+                log.exception("leader election %s: renewing failed unexpectedly", self.name)
+                continue
             if not renewed and self.observed_holder not in (None, self.identity):
                 self._lose(f"{self.observed_holder} now holds the lease", on_lost)
                 return

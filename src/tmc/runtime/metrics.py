@@ -1,8 +1,9 @@
 """Prometheus metrics of the controller runtime, registered on a registry the caller owns.
 
 Every metric lives on one ``CollectorRegistry`` passed in (never the process-global default), so two
-managers in one process, and tests, do not collide over metric names. The queue and the informer only see
-small hook objects (``QueueMetrics`` in ``queue.py``), so they stay free of prometheus imports.
+managers in one process, and tests, do not collide over metric names. The work queue sees only a small hook
+object (``QueueMetrics`` in ``queue.py``), so it stays free of prometheus; the informer, the elector, the
+controller and the status writer take a ``RuntimeMetrics`` and use its metrics by name.
 """
 
 from __future__ import annotations

@@ -339,3 +339,19 @@ def test_inconsistent_timings_are_rejected(timings: dict[str, float]) -> None:
 def test_an_empty_identity_is_rejected() -> None:
     with pytest.raises(ConfigError, match="identity"):
         elector(FakeLeaseApi(), " ", ManualClock())
+
+
+async def test_an_unexpected_error_while_renewing_is_logged_and_still_ends_leadership_by_the_deadline(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    api, clock = FakeLeaseApi(), ManualClock()
+    candidate = elector(api, "a", clock)
+    await candidate.acquire()
+    api.fail_with = RuntimeError("a bug in the client")
+    lost_at: list[float] = []
+    renewing = asyncio.create_task(candidate.keep_leading(lambda: lost_at.append(clock.now)))
+    while not renewing.done():
+        await clock.run_for(0.5)
+    assert lost_at
+    assert lost_at[0] <= TIMINGS["renew_deadline"]
+    assert any(r.exc_info for r in caplog.records if "renewing failed unexpectedly" in r.getMessage())
