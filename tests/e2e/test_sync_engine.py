@@ -223,3 +223,154 @@ async def _logical_cluster(client: KubeClient, workspace: LogicalClusterPath) ->
     """The logical cluster name (what objects carry in ``kcp.io/cluster``) of a workspace path."""
     obj = await client.get(LOGICAL_CLUSTERS, "cluster", cluster=workspace)
     return str(obj["metadata"]["annotations"]["kcp.io/cluster"])
+
+
+async def _place_web(client: KubeClient, tenant: LogicalClusterPath, namespace: str, replicas: int, image: str) -> None:
+    if namespace != "default":
+        await client.create(
+            NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}, cluster=tenant
+        )
+    for resource, body in _dependencies("web", namespace):
+        await client.create(resource, body, cluster=tenant, namespace=namespace)
+    await client.create(PLACEMENTS, _placement({"tier": "web"}, namespace), cluster=tenant, namespace=namespace)
+    await client.create(
+        DEPLOYMENTS, _deployment("web", replicas, image, namespace=namespace), cluster=tenant, namespace=namespace
+    )
+
+
+async def test_two_tenants_with_the_same_names_on_one_cluster_never_touch_each_other(
+    controllers: None, new_tenant: BoundFactory, kcp_client: KubeClient, physical_clusters: ClusterFactory
+) -> None:
+    shared = await physical_clusters("sync-shared", NodeSpec.in_region("us-west", count=2))
+    tenants = {
+        prefix: await _tenant(new_tenant, kcp_client, {"shared": (shared, "us-west")}, prefix)
+        for prefix in ("iso-a", "iso-b")
+    }
+    images = {"iso-a": "nginx:1.27", "iso-b": "httpd:2.4"}
+    for prefix, tenant in tenants.items():
+        await _place_web(kcp_client, tenant, "prod", 2 if prefix == "iso-a" else 3, images[prefix])
+    namespaces = {}
+    for prefix, tenant in tenants.items():
+        await wait_for_object(
+            kcp_client,
+            BINDINGS,
+            "deployment-web",
+            _applied_everywhere,
+            cluster=tenant,
+            namespace="prod",
+            timeout=2 * HEARTBEAT + SLACK,
+        )
+        namespaces[prefix] = Locator(await _logical_cluster(kcp_client, tenant), "prod", "shared").physical_namespace
+    assert namespaces["iso-a"] != namespaces["iso-b"]
+    for prefix, replicas in (("iso-a", 2), ("iso-b", 3)):
+        copy = await _cluster_get(shared, DEPLOYMENTS, "web", namespaces[prefix])
+        assert copy is not None
+        assert copy["spec"]["replicas"] == replicas
+        assert copy["spec"]["template"]["spec"]["containers"][0]["image"] == images[prefix]
+
+    await kcp_client.delete(DEPLOYMENTS, "web", cluster=tenants["iso-a"], namespace="prod")
+
+    async def a_gone() -> bool:
+        return await _cluster_get(shared, DEPLOYMENTS, "web", namespaces["iso-a"]) is None
+
+    await _until(a_gone, SLACK, "tenant a's copy removed")
+    survivor = await _cluster_get(shared, DEPLOYMENTS, "web", namespaces["iso-b"])
+    assert survivor is not None, "tenant b's copy is untouched"
+    assert survivor["spec"]["replicas"] == 3
+    assert await _cluster_get(shared, CONFIGMAPS, "web-config", namespaces["iso-b"]) is not None
+    assert await _cluster_get(shared, SECRETS, "web-secret", namespaces["iso-b"]) is not None
+
+
+async def test_an_unmanaged_object_in_the_mapped_namespace_is_reported_and_left_untouched(
+    controllers: None, new_tenant: BoundFactory, kcp_client: KubeClient, physical_clusters: ClusterFactory
+) -> None:
+    cluster = await physical_clusters("sync-conflict", NodeSpec.in_region("us-west", count=2))
+    tenant = await _tenant(new_tenant, kcp_client, {"only": (cluster, "us-west")}, "conflict")
+    namespace = Locator(await _logical_cluster(kcp_client, tenant), "default", "only").physical_namespace
+    async with KubeClient(cluster.access) as direct:
+        await direct.create(
+            NAMESPACES, Locator(await _logical_cluster(kcp_client, tenant), "default", "only").namespace_manifest()
+        )
+        squatter = _deployment("web", 1, "busybox:1.36", namespace=namespace)
+        squatter["spec"]["template"]["spec"] = {"containers": [{"name": "app", "image": "busybox:1.36"}]}
+        await direct.create(DEPLOYMENTS, squatter, namespace=namespace)
+
+    await _place_web(kcp_client, tenant, "default", 2, "nginx:1.27")
+
+    def reports_conflict(binding: JSON) -> bool:
+        entries = binding.get("status", {}).get("clusters", [])
+        return any(e["name"] == "only" and e.get("reason") == "Conflict" for e in entries)
+
+    binding = await wait_for_object(
+        kcp_client,
+        BINDINGS,
+        "deployment-web",
+        reports_conflict,
+        cluster=tenant,
+        namespace="default",
+        timeout=2 * HEARTBEAT + SLACK,
+    )
+    (entry,) = binding["status"]["clusters"]
+    assert entry["applied"] is False
+    assert "Deployment web" in entry["message"]
+    assert "only" in entry["message"]
+    applied = next(c for c in binding["status"]["conditions"] if c["type"] == "Applied")
+    assert applied["status"] == "False"
+    assert applied["reason"] == "Conflict"
+    untouched = await _cluster_get(cluster, DEPLOYMENTS, "web", namespace)
+    assert untouched is not None
+    assert untouched["spec"]["replicas"] == 1
+    assert untouched["spec"]["template"]["spec"]["containers"][0]["image"] == "busybox:1.36"
+    assert MANAGED_LABEL not in (untouched["metadata"].get("labels") or {})
+
+    # Deleting the tenant's workload must not delete what TMC never created.
+    await kcp_client.delete(DEPLOYMENTS, "web", cluster=tenant, namespace="default")
+    await _until(
+        lambda: _gone_from_kcp(kcp_client, tenant, "web"), SLACK, "tenant's Deployment deleted (finalizer released)"
+    )
+    assert await _cluster_get(cluster, DEPLOYMENTS, "web", namespace) is not None
+
+
+async def _gone_from_kcp(client: KubeClient, tenant: LogicalClusterPath, name: str) -> bool:
+    try:
+        await client.get(DEPLOYMENTS, name, cluster=tenant, namespace="default")
+    except NotFoundError:
+        return True
+    return False
+
+
+async def test_deleting_while_the_cluster_is_down_completes_within_the_timeout_and_records_the_leak(
+    controllers: None, new_tenant: BoundFactory, kcp_client: KubeClient, physical_clusters: ClusterFactory
+) -> None:
+    cluster = await physical_clusters("sync-down", NodeSpec.in_region("us-west", count=2))
+    tenant = await _tenant(new_tenant, kcp_client, {"down": (cluster, "us-west")}, "leak")
+    await _place_web(kcp_client, tenant, "default", 2, "nginx:1.27")
+    await wait_for_object(
+        kcp_client,
+        BINDINGS,
+        "deployment-web",
+        _applied_everywhere,
+        cluster=tenant,
+        namespace="default",
+        timeout=2 * HEARTBEAT + SLACK,
+    )
+    await cluster.stop_apiserver()
+    try:
+        started = time.monotonic()
+        await kcp_client.delete(DEPLOYMENTS, "web", cluster=tenant, namespace="default")
+        await _until(
+            lambda: _gone_from_kcp(kcp_client, tenant, "web"),
+            SYNC.cleanup_timeout + SLACK,
+            "deletion completes although the cluster is down",
+        )
+        elapsed = time.monotonic() - started
+        assert elapsed >= SYNC.cleanup_timeout - 1, "the engine waited for the cluster first"
+        registration = await kcp_client.get(REGISTRATIONS, "down", cluster=tenant)
+        leaked = registration["status"].get("orphanedCopies", [])
+        assert {(o["kind"], o["name"]) for o in leaked} >= {
+            ("Deployment", "web"),
+            ("ConfigMap", "web-config"),
+            ("Secret", "web-secret"),
+        }
+    finally:
+        await cluster.start_apiserver()
