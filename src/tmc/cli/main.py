@@ -139,6 +139,11 @@ def controller(
     shutdown_timeout: float = typer.Option(
         30.0, envvar="TMC_SHUTDOWN_TIMEOUT", help="Seconds a clean stop lets in-flight reconciles finish."
     ),
+    write_log: Path | None = typer.Option(
+        None,
+        envvar="TMC_WRITE_LOG",
+        help="Append one JSON line per write to kcp (time, identity, path): an audit trail.",
+    ),
     log_level: str = typer.Option("INFO", envvar="TMC_LOG_LEVEL"),
 ) -> None:
     """Run the TMC controllers until SIGTERM/Ctrl-C."""
@@ -160,6 +165,7 @@ def controller(
             renew_deadline=renew_deadline,
             retry_period=retry_period,
             shutdown_timeout=shutdown_timeout,
+            write_log=write_log,
             resync_period=resync_period,
             health=HealthSettings(heartbeat_period, grace_period, probe_timeout, status_period=status_period),
             allowed_cluster_cidrs=tuple(allow_cluster_cidr),

@@ -17,7 +17,9 @@ warm caches and answers ``/healthz`` and ``/readyz``; only the Lease holder runs
 loses the Lease stops every in-flight reconcile before another can take over and then stands by again
 (``tmc.runtime.leader`` and ``tmc.runtime.manager`` say how). Each process has its own identity (default:
 hostname plus a random suffix), which also names its writes: user agent and field manager
-``tmc-controller.<identity>``, so an object's ``managedFields`` show which process wrote it.
+``tmc-controller.<identity>`` (``managedFields`` show it for writes straight to kcp; the virtual workspace
+forwards writes under kcp's own name), and the optional write journal (``write_log``, ``tmc.runtime.journal``)
+records every write to kcp with that identity.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tmc import __version__, clusters
 from tmc.api import EXPORT_NAME
@@ -42,6 +45,7 @@ from tmc.kcp.resources import API_EXPORT_ENDPOINT_SLICES
 from tmc.kcp.rest import JSON, KubeClient
 from tmc.kcp.virtual_workspace import VirtualWorkspaceClient, endpoint_urls
 from tmc.runtime import Informer, LeaderElector, Manager, RuntimeMetrics, StatusWriter, default_identity
+from tmc.runtime.journal import WriteJournal
 
 LEASE_NAME = "tmc-controllers"
 LEASE_NAMESPACE = "default"
@@ -68,6 +72,8 @@ class ControllerOptions:
     sync_workers: int = 16
     # Tenant cluster addresses in these ranges are allowed even if loopback/link-local (tmc.clusters.policy).
     allowed_cluster_cidrs: tuple[str, ...] = ()
+    # Append one JSON line per write to kcp here (tmc.runtime.journal): an audit trail naming this process.
+    write_log: Path | None = None
 
     def __post_init__(self) -> None:
         if self.leader_election and not 0 < self.retry_period < self.renew_deadline < self.lease_duration:
@@ -86,10 +92,15 @@ async def run_controllers(access: ClusterAccess, options: ControllerOptions, sto
     writer_name = f"tmc-controller.{identity}"
     user_agent = f"{writer_name}/{__version__}"
     metrics = RuntimeMetrics()
+    journal = WriteJournal(options.write_log, identity) if options.write_log is not None else None
+    on_write = journal.record if journal is not None else None
     async with (
-        KubeClient(access, user_agent=user_agent) as kcp,
-        VirtualWorkspaceClient(access, user_agent=user_agent) as virtual_workspace,
+        KubeClient(access, user_agent=user_agent, on_write=on_write) as kcp,
+        VirtualWorkspaceClient(access, user_agent=user_agent, on_write=on_write) as virtual_workspace,
+        contextlib.AsyncExitStack() as cleanup,
     ):
+        if journal is not None:
+            cleanup.callback(journal.close)
         elector = None
         if options.leader_election:
             elector = LeaderElector(

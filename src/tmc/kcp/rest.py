@@ -11,7 +11,7 @@ translates errors (the one place where httpx exceptions become ``tmc.errors``).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -30,6 +30,8 @@ from tmc.kcp.paths import LogicalClusterPath
 from tmc.kcp.resources import Resource
 
 JSON = dict[str, Any]
+WriteHook = Callable[[str, str, int, JSON], None]
+"""``(method, path, status code, response body)`` of a successful POST/PUT/PATCH/DELETE."""
 APPLY_PATCH = "application/apply-patch+yaml"
 STRICT: dict[str, str | int | bool] = {"fieldValidation": "Strict"}
 MERGE_PATCH = "application/merge-patch+json"
@@ -71,9 +73,14 @@ class KubeClient:
         timeout: float = 30.0,
         user_agent: str = "tmc",
         transport: httpx.AsyncBaseTransport | None = None,
+        on_write: WriteHook | None = None,
     ) -> None:
-        """``transport`` replaces httpx's default one (TLS, limits and proxies are then the transport's)."""
+        """``transport`` replaces httpx's default one (TLS, limits and proxies are then the transport's).
+
+        ``on_write`` is called after every successful mutating request (an audit trail of this client's writes).
+        """
         self.access = access
+        self._on_write = on_write
         headers = {"User-Agent": user_agent, "Accept": "application/json"}
         if access.token:
             headers["Authorization"] = f"Bearer {access.token}"
@@ -130,9 +137,9 @@ class KubeClient:
             ) from exc
         if response.status_code >= 400:
             raise _error_from_response(response.status_code, response.content, method, path)
-        if not response.content:
-            return {}
-        result: JSON = response.json()
+        result: JSON = response.json() if response.content else {}
+        if self._on_write is not None and method != "GET":
+            self._on_write(method, path, response.status_code, result)
         return result
 
     async def _send(

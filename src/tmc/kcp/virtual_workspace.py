@@ -28,7 +28,7 @@ from tmc.errors import ApiError
 from tmc.kcp.kubeconfig import ClusterAccess
 from tmc.kcp.paths import WILDCARD, LogicalClusterPath
 from tmc.kcp.resources import API_EXPORT_ENDPOINT_SLICES
-from tmc.kcp.rest import JSON, KubeClient
+from tmc.kcp.rest import JSON, KubeClient, WriteHook
 from tmc.kcp.watching import wait_for_object
 
 log = logging.getLogger(__name__)
@@ -78,12 +78,14 @@ class VirtualWorkspaceClient(KubeClient):
         timeout: float = 30.0,
         user_agent: str = "tmc",
         transport: httpx.AsyncBaseTransport | None = None,
+        on_write: WriteHook | None = None,
     ) -> None:
         """``access``: credentials (and CA) for every URL, whose ``server`` is replaced per URL."""
         self.access = access
         self._timeout = timeout
         self._user_agent = user_agent
         self._transport = transport
+        self._on_write = on_write
         self._clients: dict[str, KubeClient] = {}
         self._listeners: list[Callable[[], None]] = []
         self._cluster_urls: dict[str, str] = {}
@@ -121,6 +123,7 @@ class VirtualWorkspaceClient(KubeClient):
                 timeout=self._timeout,
                 user_agent=self._user_agent,
                 transport=self._transport,
+                on_write=self._on_write,
             )
         gone = [self._clients.pop(url) for url in removed]
         self._cluster_urls = {cluster: url for cluster, url in self._cluster_urls.items() if url in self._clients}

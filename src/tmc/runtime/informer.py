@@ -322,16 +322,19 @@ class Informer:
         self._task = asyncio.create_task(self.run(), name=f"informer-{self.name}")
 
     async def stop(self) -> None:
+        """Cancel the informer and wait until it (and every endpoint's loop) has ended.
+
+        Safe to call from a task that is itself being cancelled (a ``finally`` on the way out): waiting with
+        ``asyncio.wait`` never mistakes the informer's own cancellation for ours, so every informer of a
+        manager gets stopped before the clients they use are closed.
+        """
         task, self._task = self._task, None
-        if task is None or task.done():
+        if task is None:
             return
         task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise
+        await asyncio.wait({task})
+        if not task.cancelled() and task.exception() is not None:
+            log.error("informer %s ended with an error", self.name, exc_info=task.exception())
 
     async def run(self) -> None:
         self._running = True

@@ -97,11 +97,13 @@ class Manager:
             else:
                 await self._lead(self.elector, stop)
         finally:
-            await self._shutdown_controllers()
-            for informer in self.informers:
-                await informer.stop()
-            if self.health is not None:
-                await self.health.stop()
+            # Every step runs even when we are being cancelled, so nothing outlives the clients it uses.
+            try:
+                await self._shutdown_controllers()
+            finally:
+                await asyncio.gather(*(informer.stop() for informer in self.informers), return_exceptions=True)
+                if self.health is not None:
+                    await self.health.stop()
 
     async def _wait_synced(self) -> None:
         while not all(informer.has_synced.is_set() for informer in self.informers):

@@ -235,3 +235,15 @@ async def test_install_signal_handlers_sets_stop_and_can_be_removed() -> None:
     finally:
         remove()
     assert signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL
+
+
+async def test_a_cancelled_manager_stops_every_informer_before_it_returns() -> None:
+    metrics = RuntimeMetrics()
+    manager = Manager(metrics=metrics, shutdown_timeout=1)
+    apis = [FakeListWatch([configmap(f"cm{index}", 1)]) for index in range(3)]
+    informers = [manager.add_informer(Informer(api, CONFIGMAPS, metrics=metrics, resync_period=None)) for api in apis]
+    running = asyncio.create_task(manager.run(asyncio.Event()))
+    await eventually(lambda: all(api.watch_calls for api in apis), what="all informers watching")
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+    assert not any(informer.running for informer in informers), "none may outlive the clients it uses"
