@@ -22,6 +22,7 @@ from tmc.api.meta import Condition, ObjectMeta
 from tmc.api.workload_placement import ClusterAssignment, WorkloadReference
 
 ClusterCopyHealth = Literal["Healthy", "Progressing", "Unhealthy", "Unknown"]
+PurgeMode = Literal["Graceful", "Immediately", "Never"]
 
 
 class AppliedObject(ApiModel):
@@ -66,6 +67,20 @@ class ClusterCopyStatus(ApiModel):
     observed_generation: int | None = Field(
         default=None, ge=0, description="`status.observedGeneration` of the copy (its own generation)."
     )
+    applied_generation: int | None = Field(
+        default=None,
+        ge=0,
+        description="`metadata.generation` of the copy right after TMC applied it: a different one means drift.",
+    )
+    active: int | None = Field(default=None, ge=0, description="Jobs: `status.active` of the copy.")
+    succeeded: int | None = Field(default=None, ge=0, description="Jobs: `status.succeeded` of the copy.")
+    failed: int | None = Field(default=None, ge=0, description="Jobs: `status.failed` of the copy.")
+    load_balancer_ingress: Annotated[list[str], Field(max_length=16), Atomic()] = Field(
+        default_factory=list, description="Services: IPs or hostnames of the copy's load balancer."
+    )
+    last_seen_time: str | None = Field(
+        default=None, description="When the copy's state as reported here was last observed (RFC 3339).", max_length=64
+    )
     last_applied_time: str | None = Field(default=None, description="When the copy was last applied (RFC 3339).")
 
 
@@ -79,6 +94,13 @@ class WorkloadBindingSpec(ApiModel):
     )
     fallback_group: int | None = Field(
         default=None, ge=0, description="Index into the placement's `spec.fallbackGroups` that was used."
+    )
+    purge_mode: PurgeMode = Field(
+        default="Graceful",
+        description=(
+            "When copies on a cluster the placement no longer chooses are removed: `Graceful` once every chosen"
+            " cluster's copy is healthy (make before break), `Immediately`, or `Never` (left for the operator)."
+        ),
     )
 
 

@@ -401,6 +401,14 @@ class WorkloadPlacementSpec(ApiModel):
     tolerations: Annotated[list[Toleration], Field(max_length=64), Atomic()] = Field(
         default_factory=list, description="Cluster taints this placement tolerates."
     )
+    purge_mode: Literal["Graceful", "Immediately", "Never"] = Field(
+        default="Graceful",
+        description=(
+            "Failover: when copies on a cluster that is no longer chosen are removed. `Graceful` (default): once"
+            " the replacement copies are healthy, and when the old cluster is reachable again; `Immediately`;"
+            " `Never` (the operator removes them)."
+        ),
+    )
 
 
 class WorkloadReference(ApiModel):

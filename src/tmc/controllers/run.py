@@ -156,7 +156,7 @@ async def run_controllers(access: ClusterAccess, options: ControllerOptions, sto
             manager, virtual_workspace, directory, options.health, workers=options.cluster_workers
         )
         workloadplacement.setup(manager, virtual_workspace, status=writer, resync_period=options.resync_period)
-        sync.setup(
+        _, copy_watches = sync.setup(
             manager,
             virtual_workspace,
             directory,
@@ -167,7 +167,7 @@ async def run_controllers(access: ClusterAccess, options: ControllerOptions, sto
         )
 
         log.info("controller process %s starting (leader election %s)", identity, "on" if elector else "off")
-        async with directory:
+        async with directory, copy_watches:
             await manager.run(stop)
 
 

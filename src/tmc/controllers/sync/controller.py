@@ -16,6 +16,7 @@ from typing import Any
 from tmc.api import WORKLOAD_RESOURCES, binding_name
 from tmc.clusters import ClusterDirectory
 from tmc.controllers.informers import shared_informer
+from tmc.controllers.sync.copies import CopyWatches
 from tmc.controllers.sync.namespaces import NamespaceJanitor
 from tmc.controllers.sync.reconcile import BINDINGS, SyncReconciler, SyncSettings
 from tmc.controllers.sync.transform import CONFIGMAP, SECRET, SERVICE_ACCOUNT, ObjectRef, dependencies
@@ -37,7 +38,9 @@ def setup(
     settings: SyncSettings | None = None,
     workers: int = 16,
     resync_period: float | None = 300.0,
-) -> Controller:
+) -> tuple[Controller, CopyWatches]:
+    """The sync controller (and its namespace janitor) on ``manager``; the copy watches must be closed by the
+    caller (``async with``) since they start lazily, per cluster connection, while reconciles run."""
     settings = settings or SyncSettings()
 
     def informer(resource: Resource) -> Informer:
@@ -59,6 +62,8 @@ def setup(
     def namespace_emptied(cluster: str, namespace: str, registration: str) -> None:
         janitor.enqueue_after(ObjectKey(cluster, namespace, registration), settings.namespace_grace)
 
+    controllers: list[Controller] = []
+    copy_watches = CopyWatches(lambda key: controllers[0].enqueue(key), metrics=manager.metrics)
     reconciler = SyncReconciler(
         virtual_workspace,
         bindings,
@@ -67,8 +72,10 @@ def setup(
         status=status,
         settings=settings,
         on_namespace_emptied=namespace_emptied,
+        copies=copy_watches,
     )
     controller = manager.add_controller(Controller(NAME, reconciler, workers=workers, metrics=manager.metrics))
+    controllers.append(controller)
     bindings.add_handler(EventHandler.enqueue(controller.enqueue))
 
     for (api_version, kind), source in sources.items():
@@ -86,7 +93,7 @@ def setup(
                 controller.enqueue(_key(binding))
 
     directory.add_listener(registration_changed)
-    return controller
+    return controller, copy_watches
 
 
 def _key(obj: dict[str, Any]) -> ObjectKey:

@@ -37,7 +37,9 @@ from tmc.api import CLUSTER_REGISTRATION, WORKLOAD_BINDING
 from tmc.api.conditions import set_condition
 from tmc.api.constants import CONDITION_APPLIED, SYNC_FINALIZER
 from tmc.api.meta import Condition, ConditionStatus
+from tmc.controllers.sync.aggregate import aggregate_status, observe_copy
 from tmc.controllers.sync.clusters import ClusterClients, ClusterUnavailable
+from tmc.controllers.sync.copies import CopyWatches
 from tmc.controllers.sync.naming import (
     FIELD_MANAGER,
     MANAGED_LABEL,
@@ -63,6 +65,7 @@ from tmc.runtime.status import StatusWriter
 BINDINGS = resource_of(WORKLOAD_BINDING)
 REGISTRATIONS = resource_of(CLUSTER_REGISTRATION)
 CONFLICT_RESOLUTION = "tmc.kcp.io/conflict-resolution"
+REPLICAS_OWNER = "tmc.kcp.io/replicas-owner"
 DELETION_POLICY = "tmc.kcp.io/deletion-policy"
 MESSAGE_MAX = 512
 ORPHANED_MAX = 100
@@ -95,6 +98,7 @@ class SyncReconciler:
         status: StatusWriter,
         clock: Callable[[], float] = time.time,
         on_namespace_emptied: Callable[[str, str, str], None] | None = None,
+        copies: CopyWatches | None = None,
     ) -> None:
         """``sources``: informers of the workload and dependency kinds in kcp, keyed by (apiVersion, kind)."""
         self.kcp = kcp
@@ -106,6 +110,10 @@ class SyncReconciler:
         self.clock = clock
         self.on_namespace_emptied = on_namespace_emptied or (lambda cluster, namespace, registration: None)
         self._known_namespaces: set[tuple[int, str]] = set()
+        self.copies = copies
+        # (connection, namespace, kind, name) -> the copy's generation right after this process applied it.
+        self._applied_generation: dict[tuple[int, str, str, str], int | None] = {}
+        self.drift_corrections = 0
 
     # -- reading the caches -----------------------------------------------------------------------------
 
@@ -157,17 +165,39 @@ class SyncReconciler:
             await self._add_finalizer(cluster, own, workload)
 
         deletion_started = _deletion_started(binding, workload)
-        names = sorted(set(wanted) | set(previous))
-        outcomes = await asyncio.gather(
-            *(
-                self._sync_cluster(key, name, wanted[name], workload, previous.get(name))
-                if name in wanted and workload is not None
-                else self._clean_cluster(key, name, previous[name], orphan=orphan, deletion_started=deletion_started)
-                for name in names
+        copies: dict[str, JSON | None] = {}
+        wanted_entries: list[JSON] = []
+        if wanted and workload is not None:
+            wanted_entries = list(
+                await asyncio.gather(
+                    *(
+                        self._sync_cluster(key, name, wanted[name], workload, previous.get(name), copies)
+                        for name in sorted(wanted)
+                    )
+                )
             )
-        )
-        entries = [entry for entry in outcomes if entry is not None]
+        replaced = sorted(set(previous) - set(wanted))
+        purge = spec.get("purgeMode", "Graceful")
+        replacement_ready = all(e.get("health") == "Healthy" for e in wanted_entries)
+        leftovers: list[JSON | None] = []
+        for name in replaced:
+            if wanted and purge == "Never":
+                leftovers.append({**previous[name], "reason": "Retained", "message": "purgeMode Never: left in place"})
+            elif wanted and purge == "Graceful" and not replacement_ready:
+                waiting = ", ".join(e["name"] for e in wanted_entries if e.get("health") != "Healthy")
+                leftovers.append(
+                    {**previous[name], "reason": "AwaitingReplacement", "message": f"kept until {waiting} is healthy"}
+                )
+            else:
+                leftovers.append(
+                    await self._clean_cluster(
+                        key, name, previous[name], orphan=orphan, deletion_started=deletion_started
+                    )
+                )
+        entries = wanted_entries + [entry for entry in leftovers if entry is not None]
         await self._write_status(binding, entries, wanted)
+        if wanted and workload is not None:
+            await self._write_workload_status(own, workload, entries, wanted, copies)
 
         retry = any(not entry.get("applied") and entry.get("reason") in _TRANSIENT for entry in entries)
         if not wanted and not entries:
@@ -181,14 +211,123 @@ class SyncReconciler:
     # -- one wanted cluster -----------------------------------------------------------------------------
 
     async def _sync_cluster(
-        self, key: ObjectKey, target: str, replicas: int | None, workload: JSON, previous: JSON | None
+        self,
+        key: ObjectKey,
+        target: str,
+        replicas: int | None,
+        workload: JSON,
+        previous: JSON | None,
+        copies: dict[str, JSON | None],
     ) -> JSON:
+        """Applies what changed (or drifted) on one chosen cluster; returns its entry, with the copy's state."""
         locator = Locator(key.cluster, key.namespace, target)
         namespace = locator.physical_namespace
         entry: JSON = {"name": target, "namespace": namespace, "health": "Unknown"}
         old_objects = list((previous or {}).get("objects", []))
         generation = workload["metadata"].get("generation")
+        own = ObjectRef(workload["apiVersion"], workload["kind"], workload["metadata"]["name"])
+        bodies, missing = self._bodies(key, namespace, workload, replicas)
+        digest = _hash([body for _, body in bodies])
 
+        try:
+            client = await self.clusters.client_for(LogicalClusterPath(key.cluster), target)
+        except ClusterUnavailable as exc:
+            # A lost cluster's copy counts for nothing: its last known state is not the truth any more.
+            copies[target] = None
+            return {
+                **(previous or {}),
+                **entry,
+                "applied": False,
+                "reason": exc.reason,
+                "message": exc.message[:MESSAGE_MAX],
+                "objects": old_objects,
+                "appliedHash": "",
+            }
+        memory_key = (id(client), namespace, own.kind, own.name)
+        known, copy = self.copies.copy(client, own.kind, namespace, own.name) if self.copies else (False, None)
+        recorded = self._applied_generation.get(memory_key, (previous or {}).get("appliedGeneration"))
+        drifted = known and (copy is None or (recorded is not None and _generation(copy) != recorded))
+        if (
+            previous is not None
+            and previous.get("applied")
+            and previous.get("appliedHash") == digest
+            and not missing
+            and not drifted
+        ):
+            copies[target] = copy
+            return self._observed({**previous, "namespace": namespace}, own.kind, copy, known, replicas)
+        if drifted:
+            log.info("copy of %s on %s drifted (%s); restoring", key, target, "deleted" if copy is None else "edited")
+            self.drift_corrections += 1
+
+        applied: list[JSON] = []
+        problems: list[tuple[str, str]] = []
+        adopt = _annotation(workload, CONFLICT_RESOLUTION) == "Overwrite"
+        async with self.clusters.limiter(LogicalClusterPath(key.cluster), target):
+            try:
+                await self._ensure_namespace(client, locator)
+            except (_NamespaceRefused, TransportError) as exc:
+                reason = "NamespaceConflict" if isinstance(exc, _NamespaceRefused) else "Unreachable"
+                message = str(exc) if isinstance(exc, _NamespaceRefused) else exc.message
+                copies[target] = None
+                return {
+                    **entry,
+                    "applied": False,
+                    "reason": reason,
+                    "message": message[:MESSAGE_MAX],
+                    "objects": old_objects,
+                }
+            known_refs = {(o.get("kind"), o.get("name")) for o in old_objects}
+            for ref, body in bodies:
+                outcome = await self._apply(
+                    client, ref, body, target, known=(ref.kind, ref.name) in known_refs, adopt=adopt
+                )
+                if isinstance(outcome, tuple):
+                    problems.append(outcome)
+                    if outcome[0] == "Unreachable":
+                        break
+                    continue
+                if ref == own:
+                    self._applied_generation[memory_key] = outcome.pop("generation", None)
+                    entry["appliedGeneration"] = self._applied_generation[memory_key]
+                else:
+                    outcome.pop("generation", None)
+                applied.append(outcome)
+            wanted_refs = {(r.kind, r.name) for r, _ in bodies}
+            leftovers = [o for o in old_objects if (o.get("kind"), o.get("name")) not in wanted_refs]
+            still_held = await self._delete_objects(
+                client, key, target, namespace, leftovers, binding=_binding_name(key)
+            )
+        # What could not be applied or deleted this time stays recorded, so a later reconcile still finds it.
+        applied_refs = {(o["kind"], o["name"]) for o in applied}
+        kept = [
+            o
+            for o in old_objects
+            if (o.get("kind"), o.get("name")) in wanted_refs and (o.get("kind"), o.get("name")) not in applied_refs
+        ] + still_held
+        entry["objects"] = sorted(applied + kept, key=lambda o: (o["kind"], o["name"]))
+        entry.update(sourceGeneration=generation, desiredReplicas=replicas, lastAppliedTime=_now_text(self.clock()))
+        if missing:
+            problems.insert(0, ("DependencyMissing", f"{', '.join(missing)} not found in namespace {key.namespace}"))
+        fully_applied = all(reason == "DependencyMissing" for reason, _ in problems)
+        if problems:
+            entry.update(
+                applied=fully_applied,
+                reason=problems[0][0],
+                message="; ".join(text for _, text in problems)[:MESSAGE_MAX],
+                appliedHash="",
+            )
+        else:
+            entry.update(
+                applied=True, reason="Applied", message=f"applied to namespace {namespace}", appliedHash=digest
+            )
+        copies[target] = copy
+        return self._observed(entry, own.kind, copy if fully_applied else None, known, replicas)
+
+    def _bodies(
+        self, key: ObjectKey, namespace: str, workload: JSON, replicas: int | None
+    ) -> tuple[list[tuple[ObjectRef, JSON]], list[str]]:
+        """What to apply on a cluster: the dependencies that exist (and may be copied), then the workload."""
         bodies: list[tuple[ObjectRef, JSON]] = []
         missing: list[str] = []
         for dependency in dependencies(workload):
@@ -198,106 +337,26 @@ class SyncReconciler:
                 continue
             if never_copied(source):
                 continue
-            bodies.append(
-                (
-                    dependency,
-                    prepare_copy(source, logical_cluster=key.cluster, physical_namespace=namespace, replicas=None),
-                )
-            )
+            copy = prepare_copy(source, logical_cluster=key.cluster, physical_namespace=namespace, replicas=None)
+            bodies.append((dependency, copy))
         own = ObjectRef(workload["apiVersion"], workload["kind"], workload["metadata"]["name"])
-        bodies.append(
-            (own, prepare_copy(workload, logical_cluster=key.cluster, physical_namespace=namespace, replicas=replicas))
-        )
-        digest = _hash([body for _, body in bodies])
-        adopt = _annotation(workload, CONFLICT_RESOLUTION) == "Overwrite"
+        copy = prepare_copy(workload, logical_cluster=key.cluster, physical_namespace=namespace, replicas=replicas)
+        if _annotation(workload, REPLICAS_OWNER) == "cluster":
+            # The clusters' autoscalers own spec.replicas: never sent, so server-side apply never takes it back.
+            copy.get("spec", {}).pop("replicas", None)
+        bodies.append((own, copy))
+        return bodies, missing
 
-        if previous is not None and previous.get("applied") and previous.get("appliedHash") == digest and not missing:
-            return {**previous, "namespace": namespace}
-
-        try:
-            client = await self.clusters.client_for(LogicalClusterPath(key.cluster), target)
-        except ClusterUnavailable as exc:
-            return {
-                **entry,
-                "applied": False,
-                "reason": exc.reason,
-                "message": exc.message[:MESSAGE_MAX],
-                "objects": old_objects,
-            }
-
-        limiter = self.clusters.limiter(LogicalClusterPath(key.cluster), target)
-        applied: list[JSON] = []
-        problems: list[tuple[str, str]] = []
-        async with limiter:
-            try:
-                await self._ensure_namespace(client, locator)
-            except _NamespaceRefused as exc:
-                return {
-                    **entry,
-                    "applied": False,
-                    "reason": "NamespaceConflict",
-                    "message": str(exc),
-                    "objects": old_objects,
-                }
-            except TransportError as exc:
-                return {
-                    **entry,
-                    "applied": False,
-                    "reason": "Unreachable",
-                    "message": exc.message[:MESSAGE_MAX],
-                    "objects": old_objects,
-                }
-            known = {(o.get("kind"), o.get("name")) for o in old_objects}
-            for ref, body in bodies:
-                outcome = await self._apply(client, ref, body, target, known=(ref.kind, ref.name) in known, adopt=adopt)
-                if isinstance(outcome, tuple):
-                    problems.append(outcome)
-                    if outcome[0] == "Unreachable":
-                        break
-                else:
-                    applied.append(outcome)
-            wanted_refs = {(r.kind, r.name) for r, _ in bodies}
-            leftovers = [o for o in old_objects if (o.get("kind"), o.get("name")) not in wanted_refs]
-            still_held = await self._delete_objects(
-                client, key, target, namespace, leftovers, binding=_binding_name(key)
-            )
-        # What could not be applied or deleted this time stays recorded, so a later reconcile still finds it.
-        wanted_keys = {(r.kind, r.name) for r, _ in bodies}
-        applied_keys = {(o["kind"], o["name"]) for o in applied}
-        kept = [
-            o
-            for o in old_objects
-            if (o.get("kind"), o.get("name")) in wanted_keys and (o.get("kind"), o.get("name")) not in applied_keys
-        ] + still_held
-        objects = sorted(applied + kept, key=lambda o: (o["kind"], o["name"]))
-        if missing:
-            problems.insert(0, ("DependencyMissing", f"{', '.join(missing)} not found in namespace {key.namespace}"))
-        if problems:
-            reason = problems[0][0]
-            message = "; ".join(text for _, text in problems)[:MESSAGE_MAX]
-            fully_applied = not any(p[0] != "DependencyMissing" for p in problems)
-            return {
-                **entry,
-                "applied": fully_applied,
-                "reason": reason,
-                "message": message,
-                "objects": objects,
-                "sourceGeneration": generation,
-                "desiredReplicas": replicas,
-                **({"appliedHash": ""} if not fully_applied else {}),
-                "lastAppliedTime": _now_text(self.clock()),
-            }
-        return {
-            **entry,
-            "applied": True,
-            "reason": "Applied",
-            "message": f"applied to namespace {namespace}",
-            "objects": objects,
-            "sourceGeneration": generation,
-            "desiredReplicas": replicas,
-            "appliedHash": digest,
-            "lastAppliedTime": _now_text(self.clock()),
-        }
+    def _observed(self, entry: JSON, kind: str, copy: JSON | None, known: bool, replicas: int | None) -> JSON:
+        """``entry`` with the copy's reported state; ``lastSeenTime`` moves only when that state changed."""
+        if not known:
+            return entry
+        state = observe_copy(kind, copy, replicas)
+        before = {field: entry.get(field) for field in state}
+        updated = {**entry, **state}
+        if before != state or "lastSeenTime" not in entry:
+            updated["lastSeenTime"] = _now_text(self.clock())
+        return updated
 
     async def _ensure_namespace(self, client: KubeClient, locator: Locator) -> None:
         cache_key = (id(client), locator.physical_namespace)
@@ -346,7 +405,14 @@ class SyncReconciler:
             if exc.status_code >= 500 or exc.status_code == 429:
                 return ("ClusterError", f"{what}: cluster answered {exc.status_code}: {exc.message}"[:MESSAGE_MAX])
             return ("Rejected", f"cluster {target} rejected {what}: {exc.message}"[:MESSAGE_MAX])
-        return {"apiVersion": ref.api_version, "kind": ref.kind, "name": ref.name, "uid": result["metadata"].get("uid")}
+        metadata = result.get("metadata", {})
+        return {
+            "apiVersion": ref.api_version,
+            "kind": ref.kind,
+            "name": ref.name,
+            "uid": metadata.get("uid"),
+            "generation": metadata.get("generation"),
+        }
 
     # -- cleanup ----------------------------------------------------------------------------------------
 
@@ -481,6 +547,22 @@ class SyncReconciler:
                 BINDINGS, metadata["name"], patch, cluster=cluster, namespace=metadata["namespace"]
             )
 
+    async def _write_workload_status(
+        self,
+        ref: ObjectRef,
+        workload: JSON,
+        entries: list[JSON],
+        wanted: Mapping[str, int | None],
+        copies: Mapping[str, JSON | None],
+    ) -> None:
+        now = _now_text(self.clock())
+
+        def desired(current: JSON) -> JSON | None:
+            return aggregate_status(ref.kind, current, entries, wanted, copies, now)
+
+        # The informer strips nothing: write against the object as cached, the writer re-reads on conflict.
+        await self.status.write(ref.resource, {**workload, "metadata": dict(workload["metadata"])}, desired)
+
     async def _write_status(self, binding: JSON, entries: list[JSON], wanted: Mapping[str, int | None]) -> None:
         moment = datetime.fromtimestamp(self.clock(), UTC).replace(microsecond=0)
         status, reason, message = _applied_condition(entries, wanted)
@@ -560,3 +642,8 @@ def _deletion_started(binding: JSON, workload: JSON | None) -> float | None:
 
 def _binding_name(key: ObjectKey) -> str:
     return key.name
+
+
+def _generation(obj: JSON) -> int | None:
+    value = obj.get("metadata", {}).get("generation")
+    return int(value) if value is not None else None

@@ -31,6 +31,7 @@ class DesiredBinding:
     workload: JSON
     clusters: tuple[tuple[str, int | None], ...]
     fallback_group: int | None
+    purge_mode: str = "Graceful"
 
     @property
     def name(self) -> str:
@@ -53,6 +54,7 @@ class DesiredBinding:
         }
         if self.fallback_group is not None:
             spec["fallbackGroup"] = self.fallback_group
+        spec["purgeMode"] = self.purge_mode
         return spec
 
 

@@ -160,6 +160,7 @@ class WorkloadPlacementReconciler:
                     workload,
                     tuple((cluster, count if replicas_matter else None) for cluster, count in result.decision),
                     result.fallback_group,
+                    str(placement.get("spec", {}).get("purgeMode") or "Graceful"),
                 )
             )
         await self.binding_writer.converge(
