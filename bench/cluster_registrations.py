@@ -1,8 +1,14 @@
 """Bench: N ClusterRegistrations across W tenant workspaces, pointing at a handful of real clusters.
 
 Starts real kcp and real kube-apiservers, installs TMC, binds W workspaces, creates N registrations (with their
-kubeconfig Secrets), then starts ``tmc controller`` as a separate process and reports the time until every
-registration is Ready, the controller's peak RSS and its reconcile counters.
+kubeconfig Secrets), then starts ``tmc controller`` as a separate process and reports:
+
+- the time from controller start until every registration is Ready, in seconds and heartbeat periods;
+- with nothing changing, writes per second per 100 registrations over an idle window (default: one
+  ``--status-period`` plus its jitter, so the periodic lastHeartbeatTime refresh is inside it), counted two
+  ways: by kcp (``apiserver_request_total``, every mutating verb, leases included) and by the controller
+  (its ClusterRegistration status writes);
+- the controller's RSS now and at peak, and how many pooled cluster clients it holds.
 
     .venv/bin/python bench/cluster_registrations.py [--registrations 200] [--workspaces 20] [--clusters 3]
 """
@@ -16,8 +22,11 @@ import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from tmc.api import CLUSTER_REGISTRATION
 from tmc.install.bind import bind
@@ -30,6 +39,8 @@ from tmc.kcp.workspaces import ensure_workspace
 from tmc.local.kcp_server import KcpServer
 from tmc.local.physical_cluster import PhysicalCluster
 from tmc.local.ports import free_port
+
+MUTATING_VERBS = {"POST", "PUT", "PATCH", "DELETE", "APPLY", "CREATE", "UPDATE", "DELETECOLLECTION"}
 
 REGISTRATIONS = resource_of(CLUSTER_REGISTRATION)
 
@@ -49,7 +60,42 @@ def _rss_kib(pid: int, field: str) -> int:
     return 0
 
 
-async def main(registrations: int, workspaces: int, clusters: int, heartbeat: float) -> None:
+def _samples(text: str, name: str) -> list[tuple[dict[str, str], float]]:
+    """Samples of one metric from a Prometheus text exposition (enough of the format for counters)."""
+    found = []
+    for line in text.splitlines():
+        if not line.startswith(name) or line[len(name) : len(name) + 1] not in ("{", " "):
+            continue
+        head, _, value = line.rpartition(" ")
+        labels: dict[str, str] = {}
+        if "{" in head:
+            for pair in head[head.index("{") + 1 : head.rindex("}")].split('",'):
+                key, _, raw = pair.partition("=")
+                labels[key.strip(",")] = raw.strip('"')
+        found.append((labels, float(value)))
+    return found
+
+
+async def _kcp_writes(client: KubeClient) -> Counter[str]:
+    """kcp's count of mutating requests so far, by verb and resource."""
+    _, text = await client.get_raw("/metrics")
+    counts: Counter[str] = Counter()
+    for labels, value in _samples(text, "apiserver_request_total"):
+        if labels.get("verb") in MUTATING_VERBS:
+            what = "/".join(filter(None, (labels.get("resource"), labels.get("subresource"))))
+            counts[f"{labels['verb']} {what}"] += int(value)
+    return counts
+
+
+async def _controller_metric(port: int, name: str) -> float:
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+    return sum(v for _, v in _samples(text, name))
+
+
+async def main(
+    registrations: int, workspaces: int, clusters: int, heartbeat: float, status_period: float, idle: float | None
+) -> None:
     work = Path(tempfile.mkdtemp(prefix="tmc-bench-"))
     kcp = KcpServer(work / "kcp")
     physical = [PhysicalCluster(f"bench-{i}", work / f"cluster-{i}") for i in range(clusters)]
@@ -91,6 +137,7 @@ async def main(registrations: int, workspaces: int, clusters: int, heartbeat: fl
             url = await export_virtual_workspace_url(client, ROOT.join("tmc"), "tmc.kcp.io")
 
             started = time.monotonic()
+            health_port = free_port()
             controller = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
@@ -99,11 +146,15 @@ async def main(registrations: int, workspaces: int, clusters: int, heartbeat: fl
                 "--kubeconfig",
                 str(kcp.admin_kubeconfig_path),
                 "--health-port",
-                str(free_port()),
+                str(health_port),
                 "--heartbeat-period",
                 str(heartbeat),
                 "--grace-period",
                 str(3 * heartbeat),
+                "--status-period",
+                str(status_period),
+                "--allow-cluster-cidr",
+                "127.0.0.0/8",
                 "--log-level",
                 "WARNING",
                 env={**os.environ},
@@ -118,19 +169,41 @@ async def main(registrations: int, workspaces: int, clusters: int, heartbeat: fl
                     if time.monotonic() - started > 600:
                         break
                     await asyncio.sleep(0.5)  # a bench probe, not product code
-            elapsed = time.monotonic() - started
-            print(
-                f"ready: {ready}/{registrations} after {elapsed:.1f}s "
-                f"({elapsed / heartbeat:.1f} heartbeat periods of {heartbeat:.0f}s)"
-            )
-            steady_until = time.monotonic() + 3 * heartbeat
-            while time.monotonic() < steady_until:
-                peak = max(peak, _rss_kib(controller.pid, "VmRSS:"))
-                await asyncio.sleep(0.5)
-            print(
-                f"controller RSS: now {_rss_kib(controller.pid, 'VmRSS:') / 1024:.0f} MiB, "
-                f"peak {_rss_kib(controller.pid, 'VmHWM:') / 1024:.0f} MiB"
-            )
+                elapsed = time.monotonic() - started
+                print(
+                    f"ready: {ready}/{registrations} after {elapsed:.1f}s "
+                    f"({elapsed / heartbeat:.1f} heartbeat periods of {heartbeat:g}s)"
+                )
+                window = idle if idle is not None else status_period * 1.1 + heartbeat
+                kcp_before = await _kcp_writes(client)
+                status_before = await _controller_metric(health_port, "tmc_clusterregistration_status_writes_total")
+                idle_started = time.monotonic()
+                not_ready_seen = 0
+                while time.monotonic() - idle_started < window:
+                    peak = max(peak, _rss_kib(controller.pid, "VmRSS:"))
+                    listing = await vw.list(REGISTRATIONS, cluster=ALL_CLUSTERS)
+                    not_ready_seen = max(not_ready_seen, sum(1 for item in listing["items"] if not _ready(item)))
+                    await asyncio.sleep(5.0)  # a bench probe, not product code
+                seconds = time.monotonic() - idle_started
+                kcp_delta = await _kcp_writes(client)
+                kcp_delta.subtract(kcp_before)
+                kcp_rate = sum(kcp_delta.values()) / seconds
+                status_rate = (
+                    await _controller_metric(health_port, "tmc_clusterregistration_status_writes_total") - status_before
+                ) / seconds
+                per_100 = 100 / registrations
+                print(
+                    f"idle {seconds:.0f}s: writes to kcp {kcp_rate:.2f}/s in all = {kcp_rate * per_100:.3f}/s per 100"
+                    f" registrations; registration status writes {status_rate:.2f}/s = {status_rate * per_100:.3f}/s"
+                    f" per 100; most registrations not Ready at once while idle: {not_ready_seen}"
+                )
+                top = ", ".join(f"{what} {count / seconds:.2f}/s" for what, count in kcp_delta.most_common(5) if count)
+                print(f"writes kcp counted while idle, by kind: {top or 'none'}")
+                endpoints = await _controller_metric(health_port, "tmc_cluster_endpoints")
+                print(
+                    f"controller RSS: now {_rss_kib(controller.pid, 'VmRSS:') / 1024:.0f} MiB, "
+                    f"peak {_rss_kib(controller.pid, 'VmHWM:') / 1024:.0f} MiB; pooled cluster clients: {endpoints:.0f}"
+                )
     finally:
         if controller is not None and controller.returncode is None:
             controller.terminate()
@@ -143,6 +216,14 @@ if __name__ == "__main__":
     parser.add_argument("--registrations", type=int, default=200)
     parser.add_argument("--workspaces", type=int, default=20)
     parser.add_argument("--clusters", type=int, default=3)
-    parser.add_argument("--heartbeat", type=float, default=10.0)
+    parser.add_argument("--heartbeat", type=float, default=10.0, help="seconds between liveness probes")
+    parser.add_argument(
+        "--status-period", type=float, default=300.0, help="seconds between lastHeartbeatTime writes when idle"
+    )
+    parser.add_argument(
+        "--idle-seconds", type=float, default=None, help="idle window (default: status period + jitter + 1 heartbeat)"
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.registrations, args.workspaces, args.clusters, args.heartbeat))
+    asyncio.run(
+        main(args.registrations, args.workspaces, args.clusters, args.heartbeat, args.status_period, args.idle_seconds)
+    )
