@@ -30,8 +30,8 @@ from tmc.kcp.paths import LogicalClusterPath
 from tmc.kcp.resources import Resource
 
 JSON = dict[str, Any]
-WriteHook = Callable[[str, str, int, JSON], None]
-"""``(method, path, status code, response body)`` of a successful POST/PUT/PATCH/DELETE."""
+WriteHook = Callable[[str, str, JSON | None], None]
+"""``(method, path, request body)`` of a POST/PUT/PATCH/DELETE, called just before it is sent."""
 APPLY_PATCH = "application/apply-patch+yaml"
 STRICT: dict[str, str | int | bool] = {"fieldValidation": "Strict"}
 MERGE_PATCH = "application/merge-patch+json"
@@ -77,7 +77,8 @@ class KubeClient:
     ) -> None:
         """``transport`` replaces httpx's default one (TLS, limits and proxies are then the transport's).
 
-        ``on_write`` is called after every successful mutating request (an audit trail of this client's writes).
+        ``on_write`` is called just before every mutating request is sent (an audit trail of this client's writes:
+        before, so that a write the server applied is on record even if this process dies before the answer).
         """
         self.access = access
         self._on_write = on_write
@@ -123,6 +124,8 @@ class KubeClient:
         content = None if body is None else json.dumps(body).encode()
         headers = {"Content-Type": content_type} if content is not None else {}
         request_timeout = httpx.USE_CLIENT_DEFAULT if timeout is None else httpx.Timeout(timeout)
+        if self._on_write is not None and method != "GET":
+            self._on_write(method, path, body if isinstance(body, dict) else None)
         try:
             try:
                 response = await self._send(method, path, params, content, headers, request_timeout)
@@ -138,8 +141,6 @@ class KubeClient:
         if response.status_code >= 400:
             raise _error_from_response(response.status_code, response.content, method, path)
         result: JSON = response.json() if response.content else {}
-        if self._on_write is not None and method != "GET":
-            self._on_write(method, path, response.status_code, result)
         return result
 
     async def _send(

@@ -1,15 +1,17 @@
 """An append-only journal of every write a controller process makes to kcp: an audit trail per identity.
 
 kcp's APIExport virtual workspace forwards writes under its own name, so an object's ``managedFields`` cannot
-tell which TMC process wrote it. With ``--write-log PATH`` each process appends one JSON line per successful
-POST/PUT/PATCH/DELETE it sends to kcp (hooked into ``KubeClient``, so no write path can bypass it):
+tell which TMC process wrote it. With ``--write-log PATH`` each process appends one JSON line per POST, PUT,
+PATCH or DELETE it sends to kcp (hooked into ``KubeClient``, so no write path can bypass it):
 
     {"time": <wall clock, s>, "identity": ..., "method": ..., "path": ..., "name": ..., "resourceVersion": ...}
 
-``path`` is the request path (``.../status`` for status writes); ``name`` and ``resourceVersion`` come from the
-server's answer. Lines are written unbuffered to the OS (one ``write`` each), so a process killed with SIGKILL
-loses none it made. This is how the hand-over test proves that no object is written by two leaders at once;
-an operator can use it the same way after an incident.
+The line is written *before* the request is sent: a write the server applied is on record even if the process
+dies before the answer arrives, and its time is never later than the server's. A write the server refused is
+recorded too (it might have been applied). ``path`` is the request path (``.../status`` for status writes);
+``name`` and ``resourceVersion`` (the precondition, if any) come from the request body. Lines go to the OS one
+``write`` each, unbuffered, so a process killed with SIGKILL loses none. This is how the hand-over test proves
+that no object is written by two leaders at once; an operator can use it the same way after an incident.
 """
 
 from __future__ import annotations
@@ -30,16 +32,15 @@ class WriteJournal:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
-    def record(self, method: str, path: str, status: int, body: JSON) -> None:
+    def record(self, method: str, path: str, body: JSON | None) -> None:
         """A ``tmc.kcp.rest.WriteHook``."""
-        metadata = body.get("metadata") or {}
+        metadata = (body or {}).get("metadata") or {}
         line = {
             "time": self._clock.wall(),
             "identity": self.identity,
             "method": method,
             "path": path,
-            "status": status,
-            "name": metadata.get("name", ""),
+            "name": metadata.get("name") or path.removesuffix("/status").rsplit("/", 1)[-1],
             "resourceVersion": metadata.get("resourceVersion", ""),
         }
         os.write(self._fd, (json.dumps(line, separators=(",", ":")) + "\n").encode())

@@ -1,4 +1,4 @@
-"""WriteJournal: one line per successful write, hooked into KubeClient so that no write bypasses it."""
+"""WriteJournal: one line per write sent, hooked into KubeClient so that no write bypasses it."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def answer(request: httpx.Request) -> httpx.Response:
     return httpx.Response(200, json={"metadata": {"name": "cm", "resourceVersion": "42"}})
 
 
-async def test_every_successful_write_is_journaled_with_identity_and_time_and_reads_are_not(tmp_path: Path) -> None:
+async def test_every_write_is_journaled_before_it_is_sent_and_reads_are_not(tmp_path: Path) -> None:
     clock = ManualClock()
     journal = WriteJournal(tmp_path / "writes.jsonl", "host_1234", clock=clock)
     access = ClusterAccess(server="https://kcp.example", token="t")
@@ -31,8 +31,10 @@ async def test_every_successful_write_is_journaled_with_identity_and_time_and_re
         ws = LogicalClusterPath("ws-a")
         await client.get(CONFIGMAPS, "cm", cluster=ws, namespace="default")
         clock.advance(1.5)
-        await client.merge_patch(CONFIGMAPS, "cm", {"data": {}}, cluster=ws, namespace="default", subresource="status")
-        with pytest.raises(NotFoundError):  # a failed write changed nothing and is not journaled
+        patch = {"metadata": {"resourceVersion": "41"}, "status": {}}
+        await client.merge_patch(CONFIGMAPS, "cm", patch, cluster=ws, namespace="default", subresource="status")
+        clock.advance(1.0)
+        with pytest.raises(NotFoundError):  # refused, but a write that was sent is on record all the same
             await client.delete(CONFIGMAPS, "cm", cluster=ws, namespace="default")
     journal.close()
     records = read_journal(tmp_path / "writes.jsonl")
@@ -42,10 +44,17 @@ async def test_every_successful_write_is_journaled_with_identity_and_time_and_re
             "identity": "host_1234",
             "method": "PATCH",
             "path": "/clusters/ws-a/api/v1/namespaces/default/configmaps/cm/status",
-            "status": 200,
             "name": "cm",
-            "resourceVersion": "42",
-        }
+            "resourceVersion": "41",
+        },
+        {
+            "time": ManualClock.EPOCH + 2.5,
+            "identity": "host_1234",
+            "method": "DELETE",
+            "path": "/clusters/ws-a/api/v1/namespaces/default/configmaps/cm",
+            "name": "cm",
+            "resourceVersion": "",
+        },
     ]
 
 
