@@ -18,6 +18,7 @@ eligibility stages with reasons), ``index`` (bitset-indexed candidate sets),
 
 from tmc.placement.engine import decide, decide_many
 from tmc.placement.errors import InvalidSelectorError, PlacementValidationError
+from tmc.placement.filters import next_toleration_expiry
 from tmc.placement.index import CandidateSet
 from tmc.placement.selectors import CompiledSelector, compile_selector
 from tmc.placement.types import (
@@ -101,4 +102,5 @@ __all__ = [
     "compile_selector",
     "decide",
     "decide_many",
+    "next_toleration_expiry",
 ]

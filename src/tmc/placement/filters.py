@@ -270,3 +270,28 @@ def evaluate(
             check_workload_anti_affinity(cluster, policy.workload_anti_affinity, workload_key),
         ]
     )
+
+
+def next_toleration_expiry(
+    clusters: Sequence[ClusterCandidate], tolerations: Sequence[Toleration], now: float
+) -> float | None:
+    """The earliest future moment a tolerated NotReady state or NoExecute taint stops being tolerated.
+
+    A placement decided now is still right until then; at that moment a decision may change, so the
+    controller looks again exactly then instead of waiting for an unrelated event.
+    """
+    moments: list[float] = []
+    for cluster in clusters:
+        if not cluster.ready:
+            treatment, seconds = taint_treatment(NOT_READY_TAINT, tolerations)
+            expiry = _expiry(cluster.not_ready_since, seconds) if seconds is not None else None
+            if treatment is TaintTreatment.TEMPORARY and expiry is not None and expiry > now:
+                moments.append(expiry)
+        for taint in cluster.taints:
+            if taint.effect is not TaintEffect.NO_EXECUTE:
+                continue
+            treatment, seconds = taint_treatment(taint, tolerations)
+            expiry = _expiry(taint.time_added, seconds) if seconds is not None else None
+            if treatment is TaintTreatment.TEMPORARY and expiry is not None and expiry > now:
+                moments.append(expiry)
+    return min(moments) if moments else None

@@ -179,3 +179,19 @@ def test_evaluate_reports_every_failing_stage_not_just_the_first() -> None:
         ReasonCode.CAPABILITY_MISSING,
         ReasonCode.LOCATION_SELECTOR_MISMATCH,
     ]
+
+
+def test_the_next_toleration_expiry_is_the_earliest_future_end_of_a_tolerated_not_ready_or_no_execute() -> None:
+    from tmc.placement import NOT_READY_TAINT_KEY, ClusterCandidate, Taint, Toleration, next_toleration_expiry
+
+    not_ready = ClusterCandidate(name="a", location="l", ready=False, not_ready_since=100.0)
+    tainted = ClusterCandidate(name="b", location="l", taints=(Taint("maintenance", "", "NoExecute", time_added=90.0),))
+    tolerations = (
+        Toleration(NOT_READY_TAINT_KEY, "Exists", "", "NoExecute", 30.0),
+        Toleration("maintenance", "Exists", "", "NoExecute", 60.0),
+    )
+
+    assert next_toleration_expiry([not_ready, tainted], tolerations, now=110.0) == 130.0
+    assert next_toleration_expiry([not_ready, tainted], tolerations, now=140.0) == 150.0
+    assert next_toleration_expiry([not_ready, tainted], tolerations, now=151.0) is None
+    assert next_toleration_expiry([not_ready], (), now=110.0) is None, "untolerated: nothing to wait for"

@@ -181,6 +181,8 @@ class SyncReconciler:
         replacement_ready = all(e.get("health") == "Healthy" for e in wanted_entries)
         leftovers: list[JSON | None] = []
         for name in replaced:
+            if not await self._usable(key, name):
+                previous[name] = {**previous[name], "health": "Unknown"}
             if wanted and purge == "Never":
                 leftovers.append({**previous[name], "reason": "Retained", "message": "purgeMode Never: left in place"})
             elif wanted and purge == "Graceful" and not replacement_ready:
@@ -357,6 +359,13 @@ class SyncReconciler:
         if before != state or "lastSeenTime" not in entry:
             updated["lastSeenTime"] = _now_text(self.clock())
         return updated
+
+    async def _usable(self, key: ObjectKey, target: str) -> bool:
+        try:
+            await self.clusters.client_for(LogicalClusterPath(key.cluster), target)
+        except ClusterUnavailable:
+            return False
+        return True
 
     async def _ensure_namespace(self, client: KubeClient, locator: Locator) -> None:
         cache_key = (id(client), locator.physical_namespace)

@@ -7,8 +7,8 @@ from the WorkloadBindings) and the persisted round-robin cursor; (4) converge on
 workload (``bindings.py``); (5) write counts, cursor, Scheduled condition and observedGeneration to status
 through the process's ``StatusWriter`` (nothing is written when nothing changed; on a conflict the result is
 applied to the fresh object). NotReady clusters change registrations, which re-enqueue their placements, so a
-failed cluster is replaced in the next reconcile; a toleration window that ends is noticed at the next reconcile
-of the placement: a registration change or, at the latest, the informers' periodic resync (no timed requeue).
+failed cluster is replaced in the next reconcile; a toleration window (``tolerationSeconds`` for a NotReady
+cluster or a NoExecute taint) that will end is requeued for exactly that moment.
 A deleted placement's bindings are deleted (the sync engine's finalizer keeps each until its copies are gone).
 """
 
@@ -41,6 +41,7 @@ from tmc.placement import (
     PlacementValidationError,
     compile_selector,
     decide_many,
+    next_toleration_expiry,
 )
 from tmc.runtime import BY_CLUSTER, SYSTEM_CLOCK, Informer, ObjectKey, Result, StatusWriter, get_logger
 from tmc.runtime.keys import cluster_of
@@ -124,7 +125,8 @@ class WorkloadPlacementReconciler:
             scheduled = _Scheduled("False", "InvalidPolicy", str(exc)[:1024])
             await self._write(placement, scheduled, {}, generation, moment)
             return Result()
-        candidates = CandidateSet([candidate_of(r) for r in self.registrations.by_index(BY_CLUSTER, key.cluster)])
+        candidate_list = [candidate_of(r) for r in self.registrations.by_index(BY_CLUSTER, key.cluster)]
+        candidates = CandidateSet(candidate_list)
         name = placement["metadata"]["name"]
         claimed: dict[str, str] = {}
         workloads = []
@@ -187,7 +189,9 @@ class WorkloadPlacementReconciler:
             "selectedClusters": summarize_clusters(sorted(selected)),
         }
         await self._write(placement, scheduled, fields, generation, moment)
-        return Result()
+        # A tolerated NotReady cluster (or NoExecute taint) stops being tolerated at a known moment: look again then.
+        expiry = next_toleration_expiry(candidate_list, policy.tolerations, now)
+        return Result(requeue_after=max(0.0, expiry - now) + 0.05) if expiry is not None else Result()
 
     async def _write(
         self, placement: JSON, scheduled: _Scheduled, fields: dict[str, Any], generation: int | None, moment: datetime
