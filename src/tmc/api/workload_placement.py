@@ -401,6 +401,14 @@ class WorkloadPlacementSpec(ApiModel):
     tolerations: Annotated[list[Toleration], Field(max_length=64), Atomic()] = Field(
         default_factory=list, description="Cluster taints this placement tolerates."
     )
+    rebalance: Literal["Never", "OnClusterChange"] = Field(
+        default="Never",
+        description=(
+            "`Never` (default): decisions are sticky, a placed workload stays where it is while its clusters"
+            " remain eligible. `OnClusterChange`: decisions are recomputed from scratch, so a cluster that joins"
+            " or recovers gets its share again (not for `RoundRobin`, whose cursor would move every workload)."
+        ),
+    )
     purge_mode: Literal["Graceful", "Immediately", "Never"] = Field(
         default="Graceful",
         description=(

@@ -64,6 +64,12 @@ def previous_decision(binding: JSON | None) -> tuple[tuple[str, int], ...] | Non
     return tuple((c["name"], int(c.get("replicas") or 0)) for c in binding.get("spec", {}).get("clusters", []))
 
 
+def sticky(placement: JSON) -> bool:
+    """Whether earlier decisions are kept (``rebalance: Never``, and always for RoundRobin)."""
+    spec = placement.get("spec", {})
+    return bool(spec.get("rebalance", "Never") != "OnClusterChange" or spec.get("strategy") == "RoundRobin")
+
+
 def claimed_elsewhere(binding: JSON | None, placement: str) -> str | None:
     """The other placement that owns ``binding``, if any."""
     if binding is None or binding.get("metadata", {}).get("deletionTimestamp"):

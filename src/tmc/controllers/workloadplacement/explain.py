@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from tmc.api import CLUSTER_REGISTRATION
 from tmc.api.constants import PLACEMENT_LABEL
-from tmc.controllers.workloadplacement.bindings import BINDINGS, previous_decision
+from tmc.controllers.workloadplacement.bindings import BINDINGS, previous_decision, sticky
 from tmc.controllers.workloadplacement.convert import candidate_of, policy_of, selector, workload_key, workload_of
 from tmc.controllers.workloadplacement.reconcile import PLACEMENTS
 from tmc.kcp.paths import LogicalClusterPath
@@ -46,8 +46,13 @@ async def explain_placement(
     previous = {
         "/".join(str(b["spec"]["workload"].get(k, "")) for k in ("apiVersion", "kind", "namespace", "name")): decision
         for b in bindings["items"]
-        if (decision := previous_decision(b)) is not None
+        if sticky(placement) and (decision := previous_decision(b)) is not None
     }
+    rebalance = (
+        "decisions are sticky (rebalance: Never): placed workloads stay while their clusters remain eligible"
+        if sticky(placement)
+        else "decisions are recomputed (rebalance: OnClusterChange): a joining or recovering cluster gets its share"
+    )
     verdicts = []
     cursor = int((placement.get("status") or {}).get("roundRobinCursor") or 0)
     for item in sorted(deployments["items"], key=workload_key):
@@ -64,7 +69,7 @@ async def explain_placement(
                     selected=explanation.selected,
                     replicas=explanation.replicas,
                     score=explanation.score.total if explanation.score else None,
-                    reasons=tuple(reason.message for reason in explanation.reasons),
+                    reasons=(*(reason.message for reason in explanation.reasons), rebalance),
                 )
             )
     return verdicts

@@ -29,6 +29,7 @@ from tmc.controllers.workloadplacement.bindings import (
     DesiredBinding,
     claimed_elsewhere,
     previous_decision,
+    sticky,
 )
 from tmc.controllers.workloadplacement.convert import candidate_of, policy_of, selector, workload_key, workload_of
 from tmc.kcp.paths import LogicalClusterPath
@@ -139,7 +140,7 @@ class WorkloadPlacementReconciler:
         previous = {
             workload_key(w): decision
             for w in workloads
-            if (decision := previous_decision(self.binding_of(key.cluster, w))) is not None
+            if sticky(placement) and (decision := previous_decision(self.binding_of(key.cluster, w))) is not None
         }
         batch = decide_many(
             candidates,
