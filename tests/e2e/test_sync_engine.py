@@ -16,7 +16,7 @@ from tmc.controllers.sync.naming import MANAGED_LABEL, ORIGIN_NAME, Locator
 from tmc.controllers.workloadplacement.bindings import BINDINGS
 from tmc.errors import NotFoundError
 from tmc.kcp.paths import LogicalClusterPath
-from tmc.kcp.resources import CONFIGMAPS, DEPLOYMENTS, LOGICAL_CLUSTERS, NAMESPACES, SECRETS, resource_of
+from tmc.kcp.resources import CONFIGMAPS, DEPLOYMENTS, EVENTS, LOGICAL_CLUSTERS, NAMESPACES, SECRETS, resource_of
 from tmc.kcp.rest import JSON, KubeClient
 from tmc.kcp.watching import wait_for_object
 from tmc.local.embedded import register
@@ -317,6 +317,9 @@ async def test_an_unmanaged_object_in_the_mapped_namespace_is_reported_and_left_
     applied = next(c for c in binding["status"]["conditions"] if c["type"] == "Applied")
     assert applied["status"] == "False"
     assert applied["reason"] == "Conflict"
+    events = await kcp_client.list(EVENTS, cluster=tenant, namespace="default")
+    reasons = {e["reason"] for e in events["items"] if e["involvedObject"]["name"] == "web"}
+    assert {"Placed", "SyncConflict"} <= reasons, reasons
     untouched = await _cluster_get(cluster, DEPLOYMENTS, "web", namespace)
     assert untouched is not None
     assert untouched["spec"]["replicas"] == 1

@@ -56,6 +56,7 @@ from tmc.controllers.sync.transform import (
     prepare_copy,
 )
 from tmc.errors import ApiError, ConflictError, NotFoundError
+from tmc.kcp.events import record_event
 from tmc.kcp.paths import LogicalClusterPath
 from tmc.kcp.resources import NAMESPACES, resource_of
 from tmc.kcp.rest import JSON, KubeClient, TransportError
@@ -197,6 +198,8 @@ class SyncReconciler:
                     )
                 )
         entries = wanted_entries + [entry for entry in leftovers if entry is not None]
+        if workload is not None:
+            await self._announce(cluster, workload, previous, entries, wanted)
         await self._write_status(binding, entries, wanted)
         if wanted and workload is not None:
             await self._write_workload_status(own, workload, entries, wanted, copies)
@@ -359,6 +362,36 @@ class SyncReconciler:
         if before != state or "lastSeenTime" not in entry:
             updated["lastSeenTime"] = _now_text(self.clock())
         return updated
+
+    async def _announce(
+        self,
+        cluster: LogicalClusterPath,
+        workload: JSON,
+        previous: Mapping[str, JSON],
+        entries: list[JSON],
+        wanted: Mapping[str, int | None],
+    ) -> None:
+        """Events in the tenant's workspace on transitions only: first applied, refused, failed over."""
+        for entry in entries:
+            name, reason = entry["name"], entry.get("reason")
+            before = previous.get(name) or {}
+            if reason == before.get("reason") and entry.get("applied") == before.get("applied"):
+                continue
+            if name in wanted and reason == "Applied" and not before.get("applied"):
+                await self._event(cluster, workload, "Normal", "Synced", f"applied to cluster {name}")
+            elif reason in _REFUSALS:
+                await self._event(cluster, workload, "Warning", f"Sync{reason}", f"{name}: {entry.get('message', '')}")
+            elif name not in wanted and entry.get("health") == "Unknown" and wanted:
+                others = ", ".join(sorted(wanted))
+                await self._event(
+                    cluster, workload, "Warning", "FailedOver", f"cluster {name} is lost; now placed on {others}"
+                )
+
+    async def _event(self, cluster: LogicalClusterPath, workload: JSON, kind: str, reason: str, message: str) -> None:
+        try:
+            await record_event(self.kcp, cluster, workload, event_type=kind, reason=reason, message=message)
+        except ApiError as exc:  # an event is a courtesy: never a reason to fail or retry the sync
+            log.info("event %s for %s not recorded: %s", reason, workload["metadata"]["name"], exc.message)
 
     async def _usable(self, key: ObjectKey, target: str) -> bool:
         try:
@@ -611,6 +644,7 @@ def _per_cluster(entries: list[JSON]) -> str:
     return "; ".join(f"{e['name']}: {e.get('message', '')}" for e in entries)
 
 
+_REFUSALS = frozenset({"Conflict", "Rejected", "NamespaceConflict", "DependencyMissing"})
 _TRANSIENT = frozenset({"Unreachable", "ClusterError", "CleanupPending", "NamespaceConflict"})
 
 

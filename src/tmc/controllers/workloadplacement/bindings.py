@@ -17,7 +17,8 @@ from typing import Any
 
 from tmc.api import WORKLOAD_BINDING, binding_name
 from tmc.api.constants import PLACEMENT_LABEL, SYNC_FINALIZER
-from tmc.errors import ConflictError, NotFoundError
+from tmc.errors import ApiError, ConflictError, NotFoundError
+from tmc.kcp.events import record_event
 from tmc.kcp.paths import LogicalClusterPath
 from tmc.kcp.resources import resource_of
 from tmc.kcp.rest import JSON, KubeClient
@@ -112,12 +113,21 @@ class BindingWriter:
                 # A binding another writer just created is picked up by the next reconcile from the cache.
                 with contextlib.suppress(ConflictError):
                     await self.client.create(BINDINGS, body, cluster=cluster, namespace=namespace)
+                    await self._placed(cluster, item, "Placed")
             elif current.get("spec") != spec and not current["metadata"].get("deletionTimestamp"):
                 await self._patch_spec(cluster, namespace, item.name, spec)
+                if current.get("spec", {}).get("clusters") != spec["clusters"]:
+                    await self._placed(cluster, item, "Replaced")
         for stale in by_name.values():
             if not stale["metadata"].get("deletionTimestamp"):
                 with contextlib.suppress(NotFoundError):
                     await self.client.delete(BINDINGS, stale["metadata"]["name"], cluster=cluster, namespace=namespace)
+
+    async def _placed(self, cluster: LogicalClusterPath, item: DesiredBinding, reason: str) -> None:
+        where = ", ".join(f"{name}({replicas})" if replicas is not None else name for name, replicas in item.clusters)
+        message = f"placed on {where}" if where else "no cluster fits"
+        with contextlib.suppress(ApiError):  # an event is a courtesy, never a reason to fail the placement
+            await record_event(self.client, cluster, item.workload, event_type="Normal", reason=reason, message=message)
 
     async def delete_all(self, cluster: LogicalClusterPath, namespace: str, existing: list[JSON]) -> None:
         await self.converge(cluster, namespace, "", [], existing)
