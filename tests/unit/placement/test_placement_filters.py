@@ -182,13 +182,23 @@ def test_evaluate_reports_every_failing_stage_not_just_the_first() -> None:
 
 
 def test_the_next_toleration_expiry_is_the_earliest_future_end_of_a_tolerated_not_ready_or_no_execute() -> None:
-    from tmc.placement import NOT_READY_TAINT_KEY, ClusterCandidate, Taint, Toleration, next_toleration_expiry
+    from tmc.placement import (
+        NOT_READY_TAINT_KEY,
+        ClusterCandidate,
+        Taint,
+        TaintEffect,
+        Toleration,
+        TolerationOperator,
+        next_toleration_expiry,
+    )
 
     not_ready = ClusterCandidate(name="a", location="l", ready=False, not_ready_since=100.0)
-    tainted = ClusterCandidate(name="b", location="l", taints=(Taint("maintenance", "", "NoExecute", time_added=90.0),))
+    tainted = ClusterCandidate(
+        name="b", location="l", taints=(Taint("maintenance", "", TaintEffect.NO_EXECUTE, time_added=90.0),)
+    )
     tolerations = (
-        Toleration(NOT_READY_TAINT_KEY, "Exists", "", "NoExecute", 30.0),
-        Toleration("maintenance", "Exists", "", "NoExecute", 60.0),
+        Toleration(NOT_READY_TAINT_KEY, TolerationOperator.EXISTS, "", TaintEffect.NO_EXECUTE, 30.0),
+        Toleration("maintenance", TolerationOperator.EXISTS, "", TaintEffect.NO_EXECUTE, 60.0),
     )
 
     assert next_toleration_expiry([not_ready, tainted], tolerations, now=110.0) == 130.0
