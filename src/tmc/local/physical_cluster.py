@@ -57,7 +57,9 @@ class PhysicalCluster:
     def apiserver_running(self) -> bool:
         return self._apiserver is not None and self._apiserver.running
 
-    async def start(self) -> None:
+    async def start(self, *, control_plane_only: bool = False) -> None:
+        """``control_plane_only``: etcd and kube-apiserver, no controllers, scheduler or nodes (enough to
+        read the server's API, as the workload schema generator does)."""
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._pki_paths = generate_serving_pki(self.name).write(self.work_dir / "pki")
         token_file = self.work_dir / "tokens.csv"
@@ -67,6 +69,8 @@ class PhysicalCluster:
         self.kubeconfig_path.write_text(self.access.to_kubeconfig_yaml(self.name))
         await self._start_etcd()
         await self.start_apiserver()
+        if control_plane_only:
+            return
         await self._start_components()
         await self._create_nodes()
 
@@ -189,9 +193,11 @@ class PhysicalCluster:
                 client, self._components, count=self.nodes.count, what=f"{self.name}: nodes Ready", timeout=60
             )
 
-    async def stop_apiserver(self) -> None:
+    async def stop_apiserver(self, *, grace: float = 1.0) -> None:
+        """Plays an outage: kube-apiserver's graceful drain (up to a minute with open watches) is cut after
+        ``grace`` seconds, as a crashed or partitioned cluster would be. etcd keeps the data."""
         if self._apiserver is not None:
-            await self._apiserver.stop()
+            await self._apiserver.stop(timeout=grace)
 
     async def stop(self) -> None:
         for component in self._components:
