@@ -69,6 +69,8 @@ CONFLICT_RESOLUTION = "tmc.kcp.io/conflict-resolution"
 REPLICAS_OWNER = "tmc.kcp.io/replicas-owner"
 DELETION_POLICY = "tmc.kcp.io/deletion-policy"
 MESSAGE_MAX = 512
+CACHE_SETTLE = 2.0
+"""Seconds after its own apply during which a copy's watch cache may still show the state before it."""
 ORPHANED_MAX = 100
 log = get_logger(__name__)
 
@@ -114,6 +116,8 @@ class SyncReconciler:
         self.copies = copies
         # (connection, namespace, kind, name) -> the copy's generation right after this process applied it.
         self._applied_generation: dict[tuple[int, str, str, str], int | None] = {}
+        self._applied_at: dict[tuple[int, str, str, str], float] = {}
+        self._recheck: set[ObjectKey] = set()
         self.drift_corrections = 0
 
     # -- reading the caches -----------------------------------------------------------------------------
@@ -211,6 +215,9 @@ class SyncReconciler:
             if binding_deleted:
                 await self._release_binding(cluster, binding)
             return Result()
+        if key in self._recheck:
+            self._recheck.discard(key)
+            return Result(requeue_after=CACHE_SETTLE)
         return Result(requeue_after=self.settings.retry_after) if retry else Result()
 
     # -- one wanted cluster -----------------------------------------------------------------------------
@@ -252,6 +259,10 @@ class SyncReconciler:
         known, copy = self.copies.copy(client, own.kind, namespace, own.name) if self.copies else (False, None)
         recorded = self._applied_generation.get(memory_key, (previous or {}).get("appliedGeneration"))
         drifted = known and (copy is None or (recorded is not None and _generation(copy) != recorded))
+        if drifted and self.clock() - self._applied_at.get(memory_key, 0.0) < CACHE_SETTLE:
+            # Just applied: the copy's watch may not have delivered our own write yet. Look again shortly.
+            drifted = False
+            self._recheck.add(key)
         if (
             previous is not None
             and previous.get("applied")
@@ -294,6 +305,7 @@ class SyncReconciler:
                     continue
                 if ref == own:
                     self._applied_generation[memory_key] = outcome.pop("generation", None)
+                    self._applied_at[memory_key] = self.clock()
                     entry["appliedGeneration"] = self._applied_generation[memory_key]
                 else:
                     outcome.pop("generation", None)
