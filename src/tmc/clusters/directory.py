@@ -30,11 +30,12 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from tmc.clusters.endpoint import Endpoint, EndpointKey, EndpointState, ProbeSettings
 from tmc.clusters.errors import ClusterUnavailable, CredentialsRefused
 from tmc.clusters.lag import LoopLag
+from tmc.clusters.metrics import PROBE_BUCKETS, RegistrationReadiness
 from tmc.clusters.policy import AddressPolicy, check_kubeconfig
 from tmc.clusters.transport import cluster_client
 from tmc.kcp.kubeconfig import ClusterAccess
@@ -81,8 +82,17 @@ class RegistrationAccess:
 
 
 class ClusterMetrics:
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, registrations: Informer | None = None) -> None:
         registry = registry if registry is not None else CollectorRegistry()
+        if registrations is not None:
+            registry.register(RegistrationReadiness(registrations))
+        self.probe_duration = Histogram(
+            "tmc_cluster_probe_duration_seconds",
+            "Duration of one liveness probe (GET /readyz) of a cluster, by result (Live or why not).",
+            ["result"],
+            buckets=PROBE_BUCKETS,
+            registry=registry,
+        )
         self.endpoints = Gauge(
             "tmc_cluster_endpoints", "Pooled cluster clients (one per server and credential).", registry=registry
         )
@@ -114,7 +124,7 @@ class ClusterDirectory:
         self._client_factory = client_factory or self._pooled_client
         self._rng = rng or random.Random()
         self._wall = wall
-        self._metrics = ClusterMetrics(registry)
+        self._metrics = ClusterMetrics(registry, registrations)
         self._listeners: list[Listener] = []
         self._attached: dict[ObjectKey, RegistrationAccess] = {}
         self._endpoints: dict[EndpointKey, Endpoint] = {}
@@ -274,6 +284,7 @@ class ClusterDirectory:
             probe_slots=self._probe_slots,
             lag=self._lag,
             on_change=self._endpoint_changed,
+            on_probed=lambda result, seconds: self._metrics.probe_duration.labels(result).observe(seconds),
             rng=self._rng,
             wall=self._wall,
         )

@@ -112,6 +112,7 @@ class Endpoint:
     probe_slots: asyncio.Semaphore
     lag: LoopLag
     on_change: Callable[[Endpoint], None]
+    on_probed: Callable[[str, float], None] | None = None  # (result, seconds) of each liveness request
     rng: random.Random = field(default_factory=random.Random)
     wall: Callable[[], float] = time.time
     monotonic: Callable[[], float] | None = None  # default: the event loop's clock
@@ -167,6 +168,8 @@ class Endpoint:
         async with self.probe_slots:
             started = self.now()
             liveness = await check_liveness(self.client, timeout=settings.probe_timeout)
+            if self.on_probed is not None:
+                self.on_probed(liveness.reason, self.now() - started)
             if liveness.reason == "Timeout" and self.lag.lost_since(started) > settings.probe_timeout / 4:
                 # Our own loop was too busy to read the answer in time: says nothing about the cluster.
                 self.inconclusive += 1
