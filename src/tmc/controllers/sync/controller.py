@@ -17,6 +17,7 @@ from tmc.api import WORKLOAD_RESOURCES, binding_name
 from tmc.clusters import ClusterDirectory
 from tmc.controllers.informers import shared_informer
 from tmc.controllers.sync.copies import CopyWatches
+from tmc.controllers.sync.metrics import BindingCollector, SyncMetrics
 from tmc.controllers.sync.namespaces import NamespaceJanitor
 from tmc.controllers.sync.reconcile import BINDINGS, SyncReconciler, SyncSettings
 from tmc.controllers.sync.transform import CONFIGMAP, SECRET, SERVICE_ACCOUNT, ObjectRef, dependencies
@@ -73,7 +74,9 @@ def setup(
         settings=settings,
         on_namespace_emptied=namespace_emptied,
         copies=copy_watches,
+        metrics=SyncMetrics(manager.metrics.registry),
     )
+    manager.metrics.registry.register(BindingCollector(bindings))
     controller = manager.add_controller(Controller(NAME, reconciler, workers=workers, metrics=manager.metrics))
     controllers.append(controller)
     bindings.add_handler(EventHandler.enqueue(controller.enqueue))

@@ -40,6 +40,7 @@ from tmc.api.meta import Condition, ConditionStatus
 from tmc.controllers.sync.aggregate import aggregate_status, observe_copy
 from tmc.controllers.sync.clusters import ClusterClients, ClusterUnavailable
 from tmc.controllers.sync.copies import CopyWatches
+from tmc.controllers.sync.metrics import SyncMetrics
 from tmc.controllers.sync.naming import (
     FIELD_MANAGER,
     MANAGED_LABEL,
@@ -61,6 +62,7 @@ from tmc.kcp.paths import LogicalClusterPath
 from tmc.kcp.resources import NAMESPACES, resource_of
 from tmc.kcp.rest import JSON, KubeClient, TransportError
 from tmc.runtime import BY_CLUSTER, Informer, ObjectKey, Result, get_logger
+from tmc.runtime.logcontext import log_field
 from tmc.runtime.status import StatusWriter
 
 BINDINGS = resource_of(WORKLOAD_BINDING)
@@ -102,6 +104,7 @@ class SyncReconciler:
         clock: Callable[[], float] = time.time,
         on_namespace_emptied: Callable[[str, str, str], None] | None = None,
         copies: CopyWatches | None = None,
+        metrics: SyncMetrics | None = None,
     ) -> None:
         """``sources``: informers of the workload and dependency kinds in kcp, keyed by (apiVersion, kind)."""
         self.kcp = kcp
@@ -119,6 +122,7 @@ class SyncReconciler:
         self._applied_at: dict[tuple[int, str, str, str], float] = {}
         self._recheck: set[ObjectKey] = set()
         self.drift_corrections = 0
+        self.metrics = metrics or SyncMetrics()
 
     # -- reading the caches -----------------------------------------------------------------------------
 
@@ -222,6 +226,7 @@ class SyncReconciler:
 
     # -- one wanted cluster -----------------------------------------------------------------------------
 
+    @log_field("cluster", "target")
     async def _sync_cluster(
         self,
         key: ObjectKey,
@@ -246,6 +251,7 @@ class SyncReconciler:
         except ClusterUnavailable as exc:
             # A lost cluster's copy counts for nothing: its last known state is not the truth any more.
             copies[target] = None
+            self.metrics.unavailable(target, exc.reason)
             return {
                 **(previous or {}),
                 **entry,
@@ -275,6 +281,7 @@ class SyncReconciler:
         if drifted:
             log.info("copy of %s on %s drifted (%s); restoring", key, target, "deleted" if copy is None else "edited")
             self.drift_corrections += 1
+            self.metrics.drift_corrected(target)
 
         applied: list[JSON] = []
         problems: list[tuple[str, str]] = []
@@ -286,6 +293,7 @@ class SyncReconciler:
                 reason = "NamespaceConflict" if isinstance(exc, _NamespaceRefused) else "Unreachable"
                 message = str(exc) if isinstance(exc, _NamespaceRefused) else exc.message
                 copies[target] = None
+                self.metrics.unavailable(target, reason)
                 return {
                     **entry,
                     "applied": False,
@@ -338,6 +346,8 @@ class SyncReconciler:
             entry.update(
                 applied=True, reason="Applied", message=f"applied to namespace {namespace}", appliedHash=digest
             )
+        sources = [self.bindings.get(key), *(self.source(key.cluster, key.namespace, ref) for ref, _ in bodies)]
+        self.metrics.applied(target, len(applied), problems, sources, now=self.clock(), drifted=drifted)
         copies[target] = copy
         return self._observed(entry, own.kind, copy if fully_applied else None, known, replicas)
 
@@ -493,6 +503,7 @@ class SyncReconciler:
                 held.append(obj)
         return held
 
+    @log_field("cluster", "target")
     async def _clean_cluster(
         self, key: ObjectKey, target: str, previous: JSON, *, orphan: bool, deletion_started: float | None
     ) -> JSON | None:
@@ -541,6 +552,7 @@ class SyncReconciler:
 
     async def _record_leak(self, key: ObjectKey, target: str, namespace: str, objects: list[JSON]) -> None:
         """Gives up on an unreachable cluster: the leftovers go into the registration's status for the operator."""
+        self.metrics.leaked(target, len(objects))
         cluster = LogicalClusterPath(key.cluster)
         moment = _now_text(self.clock())
         try:
