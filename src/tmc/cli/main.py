@@ -145,15 +145,21 @@ def controller(
         help="Append one JSON line per write to kcp (time, identity, path): an audit trail.",
     ),
     log_level: str = typer.Option("INFO", envvar="TMC_LOG_LEVEL"),
+    log_format: str = typer.Option(
+        "text",
+        envvar="TMC_LOG_FORMAT",
+        help="text, or json: one object per line with controller, workspace, key and cluster fields.",
+    ),
 ) -> None:
     """Run the TMC controllers until SIGTERM/Ctrl-C."""
-    import logging
-
     from tmc.controllers.clusterregistration.reconcile import HealthSettings
     from tmc.controllers.run import ControllerOptions, run_controllers
     from tmc.runtime import install_signal_handlers
+    from tmc.runtime.logcontext import LOG_FORMATS, configure_logging
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if log_format not in LOG_FORMATS:
+        raise typer.BadParameter(f"must be one of {', '.join(LOG_FORMATS)}", param_hint="--log-format")
+    configure_logging(log_level, log_format)
 
     async def run() -> None:
         options = ControllerOptions(  # inside: a ConfigError (e.g. inconsistent lease timings) is printed
