@@ -133,6 +133,7 @@ class ClusterDirectory:
         self._lag = LoopLag()
         self._lag_task: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
+        self._parsed: dict[tuple[ObjectKey, str], tuple[str, ClusterAccess | ClusterUnavailable]] = {}
         registrations.add_index(SECRET_INDEX, secrets_referenced)
         registrations.add_handler(on_update=self._registration_updated, on_delete=self._registration_deleted)
         secrets.add_handler(
@@ -246,6 +247,18 @@ class ClusterDirectory:
                 f"{where} (spec.kubeconfigSecretRef) does not exist in this workspace, or the workspace's binding"
                 " does not accept TMC's permission claim on secrets (`tmc bind <workspace>` accepts it)",
             )
+        # Many registrations may share one Secret: parse each version of it once.
+        cache_key = (ObjectKey(key.cluster, namespace, name), data_key)
+        version = str(secret["metadata"].get("resourceVersion", ""))
+        cached = self._parsed.get(cache_key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        result = self._parse(secret, where, data_key)
+        self._parsed[cache_key] = (version, result)
+        return result
+
+    @staticmethod
+    def _parse(secret: JSON, where: str, data_key: str) -> ClusterAccess | ClusterUnavailable:
         encoded = (secret.get("data") or {}).get(data_key)
         if not encoded:
             return CredentialsRefused(
@@ -345,6 +358,9 @@ class ClusterDirectory:
 
     def _secret_changed(self, secret: JSON) -> None:
         metadata = secret.get("metadata") or {}
+        secret_key = ObjectKey(cluster_of(secret), metadata.get("namespace") or "", metadata.get("name", ""))
+        for cached in [cached for cached in self._parsed if cached[0] == secret_key]:
+            del self._parsed[cached]
         value = _secret_index_value(cluster_of(secret), metadata.get("namespace") or "", metadata.get("name", ""))
         for registration in self.registrations.by_index(SECRET_INDEX, value):
             self._reattach(key_of(registration))

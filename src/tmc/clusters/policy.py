@@ -87,6 +87,7 @@ _CLUSTER_FIELDS = frozenset({"server", "certificate-authority-data", "extensions
 _USER_FIELDS = frozenset({"token", "client-certificate-data", "client-key-data", "extensions"})
 _CONTEXT_FIELDS = frozenset({"cluster", "user", "namespace", "extensions"})
 _ENTRY_FIELDS = {"clusters": "cluster", "users": "user", "contexts": "context"}
+_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def check_kubeconfig(text: str, *, source: str = "kubeconfig") -> ClusterAccess:
@@ -95,7 +96,7 @@ def check_kubeconfig(text: str, *, source: str = "kubeconfig") -> ClusterAccess:
     Messages name fields, never values: a credential never ends up in a condition.
     """
     try:
-        config = yaml.safe_load(text)
+        config = yaml.load(text, Loader=_SAFE_LOADER)  # a safe loader: libyaml's when present
     except (yaml.YAMLError, RecursionError):
         raise CredentialsRefused("InvalidKubeconfig", f"{source}: not valid YAML") from None
     if not isinstance(config, dict):
