@@ -95,6 +95,11 @@ def setup(
     """
 
     def informer(resource: Resource) -> Informer:
+        # One watch per resource and client in a process: reuse an informer another controller added.
+        path = resource.path(ALL_CLUSTERS)
+        for existing in manager.informers:
+            if existing.client is virtual_workspace and existing.path == path:
+                return existing
         return manager.add_informer(
             Informer(
                 virtual_workspace, resource, cluster=ALL_CLUSTERS, resync_period=resync_period, metrics=manager.metrics

@@ -153,7 +153,7 @@ async def run_controllers(access: ClusterAccess, options: ControllerOptions, sto
             resync_period=options.resync_period,
         )
         clusterregistration.setup(
-            manager, virtual_workspace, directory, options.health, workers=options.cluster_workers
+            manager, virtual_workspace, directory, options.health, status=writer, workers=options.cluster_workers
         )
         workloadplacement.setup(manager, virtual_workspace, status=writer, resync_period=options.resync_period)
         _, copy_watches = sync.setup(

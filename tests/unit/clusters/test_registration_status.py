@@ -19,7 +19,7 @@ from tmc.clusters import (
 )
 from tmc.controllers.clusterregistration.reconcile import ClusterRegistrationReconciler, HealthSettings
 from tmc.errors import ConflictError
-from tmc.runtime import ObjectKey
+from tmc.runtime import ObjectKey, StatusWriter
 
 from ._fakes import FakeCluster, ManualClock, endpoint
 
@@ -51,20 +51,38 @@ class FakeDirectory:
         self.forgotten.append(key)
 
 
+def apply_merge_patch(target: JSON, patch: JSON) -> JSON:
+    """RFC 7386: null deletes, mappings merge, anything else replaces."""
+    result = dict(target)
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = apply_merge_patch(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
 class FakeKcp:
-    """The status subresource: a merge patch replaces status (lists are replaced, as in a merge patch)."""
+    """The status subresource with optimistic concurrency; ``conflicts`` patches fail with 409 first."""
 
     def __init__(self, registrations: FakeRegistrations) -> None:
         self.registrations = registrations
         self.writes: list[JSON] = []
-        self.conflict = False
+        self.conflicts = 0
+
+    async def get(self, resource: Any, name: str, **_: Any) -> JSON:
+        return copy.deepcopy(self.registrations.obj)
 
     async def merge_patch(self, resource: Any, name: str, patch: JSON, **_: Any) -> JSON:
-        if self.conflict:
+        obj = self.registrations.obj
+        if self.conflicts or patch["metadata"]["resourceVersion"] != obj["metadata"]["resourceVersion"]:
+            self.conflicts = max(0, self.conflicts - 1)
+            obj["metadata"]["resourceVersion"] = str(int(obj["metadata"]["resourceVersion"]) + 1)
             raise ConflictError(409, "Conflict", "the object has been modified")
         self.writes.append(copy.deepcopy(patch["status"]))
-        obj = self.registrations.obj
-        obj["status"] = {k: v for k, v in patch["status"].items() if v is not None}
+        obj["status"] = apply_merge_patch(obj.get("status") or {}, patch["status"])
         obj["metadata"]["resourceVersion"] = str(int(obj["metadata"]["resourceVersion"]) + 1)
         return copy.deepcopy(obj)
 
@@ -84,7 +102,7 @@ class Harness:
         self.kcp = FakeKcp(self.registrations)
         self.settings = HealthSettings(heartbeat_period=10, grace_period=30, status_period=300, jitter=0.0)
         self.reconciler = ClusterRegistrationReconciler(
-            cast(Any, self.kcp),
+            StatusWriter(cast(Any, self.kcp), field_manager="test"),
             cast(ClusterDirectory, self.directory),
             self.settings,
             wall=self.clock.wall,
@@ -242,16 +260,23 @@ async def test_the_first_probe_pending_writes_nothing() -> None:
     assert h.kcp.writes == []
 
 
-async def test_a_conflict_is_retried_soon_not_dropped() -> None:
+async def test_a_conflict_reapplies_the_result_to_a_fresh_read_instead_of_dropping_it() -> None:
     h = Harness()
     h.beat()
-    h.kcp.conflict = True
-    requeue = await h.reconcile()
-    assert requeue is not None
-    assert requeue <= 2
-    h.kcp.conflict = False
+    h.kcp.conflicts = 2
     await h.reconcile()
+    assert len(h.kcp.writes) == 1
     assert condition(h.status, "Ready")["status"] == "True"
+
+
+async def test_only_what_changed_is_sent() -> None:
+    h = Harness()
+    h.beat()
+    await h.reconcile()
+    h.clock.advance(10)
+    h.beat(DOWN)
+    await h.reconcile()
+    assert set(h.kcp.writes[1]) == {"conditions"}  # facts and heartbeat unchanged: not resent
 
 
 async def test_a_deleted_registration_is_forgotten() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from tmc.clusters import ClusterDirectory
 from tmc.controllers.clusterregistration.reconcile import ClusterRegistrationReconciler, HealthSettings
 from tmc.kcp.rest import KubeClient
-from tmc.runtime import Controller, Manager
+from tmc.runtime import Controller, Manager, StatusWriter
 
 NAME = "clusterregistration"
 
@@ -22,12 +22,14 @@ def setup(
     directory: ClusterDirectory,
     settings: HealthSettings,
     *,
+    status: StatusWriter | None = None,
     workers: int = 16,
 ) -> Controller:
+    """``status``: the process's one status writer (with the leadership fence); a fence-less one if omitted."""
     registrations = directory.registrations
-    reconciler = ClusterRegistrationReconciler(
-        virtual_workspace, directory, settings, registry=manager.metrics.registry
-    )
+    if status is None:
+        status = StatusWriter(virtual_workspace, field_manager="tmc-controller", metrics=manager.metrics)
+    reconciler = ClusterRegistrationReconciler(status, directory, settings)
     controller = manager.add_controller(Controller(NAME, reconciler, workers=workers, metrics=manager.metrics))
     registrations.add_handler(
         on_add=controller.enqueue_object,

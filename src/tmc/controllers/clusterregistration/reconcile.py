@@ -9,7 +9,9 @@ A reconcile therefore never waits on a cluster; it reads:
 2. the endpoint's state: liveness, facts (version, discovery, capacity), the last live heartbeat;
 3. and derives CredentialsValid / Reachable / Ready (with the grace period), capabilities and facts.
 
-Writes: status is patched only when something in it changed. ``lastHeartbeatTime`` ("TMC saw the cluster
+Writes go through the process's one ``StatusWriter`` (only the changed fields, with the leadership fence; a
+conflict re-applies this result to a fresh read instead of dropping it), and only when something in status
+changed. ``lastHeartbeatTime`` ("TMC saw the cluster
 live at this time") is carried along with every such write and, while nothing changes, refreshed once per
 ``status_period`` (default 5 minutes, as a kubelet refreshes its Node status while its Lease carries the
 frequent heartbeat; here the frequent heartbeat stays in memory). So with N healthy registrations the idle
@@ -32,8 +34,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter
-
 from tmc.api import CLUSTER_REGISTRATION
 from tmc.api.conditions import set_condition
 from tmc.api.meta import Condition
@@ -41,11 +41,9 @@ from tmc.api.quantity import format_bytes, format_cpu
 from tmc.clusters import ClusterDirectory, EndpointState, ProbeSettings, RegistrationAccess
 from tmc.clusters.endpoint import jittered
 from tmc.controllers.clusterregistration.health import effective_capabilities
-from tmc.errors import ConflictError, NotFoundError
-from tmc.kcp.paths import LogicalClusterPath
 from tmc.kcp.resources import resource_of
-from tmc.kcp.rest import JSON, KubeClient
-from tmc.runtime import ObjectKey, Result, get_logger
+from tmc.kcp.rest import JSON
+from tmc.runtime import ObjectKey, Result, StatusWriter, get_logger
 
 REGISTRATIONS = resource_of(CLUSTER_REGISTRATION)
 log = get_logger(__name__)
@@ -74,16 +72,15 @@ class HealthSettings:
 class ClusterRegistrationReconciler:
     def __init__(
         self,
-        client: KubeClient,
+        status: StatusWriter,
         directory: ClusterDirectory,
         settings: HealthSettings,
         *,
         wall: Callable[[], float] = time.time,
         monotonic: Callable[[], float] | None = None,
         rng: random.Random | None = None,
-        registry: CollectorRegistry | None = None,
     ) -> None:
-        self.client = client  # addressed at the APIExport virtual workspace
+        self.status = status  # writes through the APIExport virtual workspace
         self.directory = directory
         self.registrations = directory.registrations
         self.settings = settings
@@ -92,12 +89,6 @@ class ClusterRegistrationReconciler:
         self._rng = rng or random.Random()
         # Our own writes reach the informer a moment later; until then the written object is the truth.
         self._written: dict[ObjectKey, tuple[str, JSON]] = {}
-        self.writes = Counter(
-            "tmc_clusterregistration_status_writes_total",
-            "ClusterRegistration status writes by result (written, conflict, gone).",
-            ["result"],
-            registry=registry if registry is not None else CollectorRegistry(),
-        )
 
     def monotonic(self) -> float:
         return self._monotonic() if self._monotonic is not None else asyncio.get_running_loop().time()
@@ -111,9 +102,21 @@ class ClusterRegistrationReconciler:
         access = self.directory.access(key)
         if access.problem is None and access.state is None:
             return Result()  # first probe under way; the directory's listener enqueues us when it answers
-        status, recheck = self.desired_status(registration, access)
-        if status != (registration.get("status") or {}) and not await self._write_status(key, registration, status):
-            return Result(requeue_after=jittered(1.0, 1.0, self._rng))
+        recheck = self.settings.status_period
+
+        def desired(obj: JSON) -> JSON:
+            nonlocal recheck
+            status, recheck = self.desired_status(obj, access)
+            return status
+
+        written = await self.status.write(REGISTRATIONS, registration, desired)
+        if written is None:
+            self.directory.forget(key)  # deleted meanwhile
+        elif written is not registration:
+            cached = self.registrations.get(key)
+            version = None if cached is None else str(cached["metadata"].get("resourceVersion"))
+            if version is not None and version != str(written["metadata"].get("resourceVersion")):
+                self._written[key] = (version, written)
         return Result(requeue_after=jittered(recheck, self.settings.jitter, self._rng))
 
     def _current(self, key: ObjectKey) -> JSON | None:
@@ -240,33 +243,6 @@ class ClusterRegistrationReconciler:
                 None,
             )
         return False, state.reason, state.message, None
-
-    async def _write_status(self, key: ObjectKey, registration: JSON, status: dict[str, Any]) -> bool:
-        """Patch the status subresource; False on a conflict (the caller looks again shortly)."""
-        metadata = registration["metadata"]
-        cluster = LogicalClusterPath(key.cluster)
-        try:
-            written = await self.client.merge_patch(
-                REGISTRATIONS,
-                metadata["name"],
-                {"metadata": {"resourceVersion": metadata["resourceVersion"]}, "status": status},
-                cluster=cluster,
-                subresource="status",
-            )
-        except ConflictError:
-            # Someone changed it since our cache saw it; requeued so this result is re-applied, not dropped.
-            self.writes.labels("conflict").inc()
-            self._written.pop(key, None)
-            log.debug("status write for %s conflicted; retrying", metadata["name"])
-            return False
-        except NotFoundError:
-            self.writes.labels("gone").inc()
-            return True
-        self.writes.labels("written").inc()
-        cached = self.registrations.get(key)
-        if cached is not None:
-            self._written[key] = (str(cached["metadata"].get("resourceVersion")), written)
-        return True
 
 
 def _put(status: dict[str, Any], field: str, value: object) -> None:
