@@ -1,56 +1,77 @@
-"""The ``tmc`` command: thin wrappers over the package's public functions."""
+"""The ``tmc`` command (and the kubectl plugin ``kubectl tmc``): thin wrappers over the package's public functions.
+
+Commands live in small modules (``get``, ``register``, ``status``, ``local`` for up/down) and are registered here.
+Every error ends in one line on stderr and a non-zero exit code, never a traceback (``tmc.cli.common``); usage
+errors too (``_OneLineErrors``), where typer would draw a box.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import typer
-from rich.console import Console
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+from typer.core import TyperGroup
 
-from tmc.errors import ConfigError, TMCError
+from tmc.cli.common import DEFAULT_STATE_DIR, embedded_admin_kubeconfig, err
+from tmc.cli.common import run as _run
+from tmc.cli.get import get
+from tmc.cli.local import down, up
+from tmc.cli.register import register
+from tmc.cli.status import status
+from tmc.errors import ConfigError
 from tmc.kcp.kubeconfig import load_kubeconfig
 from tmc.kcp.paths import LogicalClusterPath, base_url
 from tmc.kcp.rest import KubeClient
 
-app = typer.Typer(help="TMC: place kcp tenants' workloads on physical Kubernetes clusters.", no_args_is_help=True)
-console = Console(stderr=True, soft_wrap=True)
 
-DEFAULT_STATE_DIR = Path.home() / ".cache" / "tmc" / "embedded"
+class _OneLineErrors(TyperGroup):
+    """Usage errors as one line (``error: ... (see `tmc get --help`)``), exit code 2, like every other error."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        try:
+            result = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        except NoArgsIsHelpError:  # the help was printed
+            sys.exit(2)
+        except UsageError as exc:
+            hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+            err.print(f"error: {exc.format_message()}{hint}", markup=False)
+            sys.exit(exc.exit_code)
+        except ClickException as exc:
+            err.print(f"error: {exc.format_message()}", markup=False)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
 
 
-def _run(coro: object) -> None:
-    try:
-        asyncio.run(coro)  # type: ignore[arg-type]
-    except TMCError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
-
-
-@app.command()
-def up(
-    state_dir: Path = typer.Option(DEFAULT_STATE_DIR, help="Where kcp, clusters and kubeconfigs live."),
-    cluster: list[str] = typer.Option(
-        [],
-        "--cluster",
-        help="A local cluster NAME=REGION:NODES[:CPU[:MEMORY]] per node, e.g. big=us-west:6:8:32Gi; repeatable. "
-        "Default: us-west-1 (2 small nodes), us-west-2 (4 large), eu-central-1 (3 small).",
-    ),
-    tenant: str = typer.Option("root:acme", help="Tenant workspace to create."),
-    health_port: int = typer.Option(8080, help="Port of the controllers' /metrics, /healthz, /readyz."),
-) -> None:
-    """Run the embedded default: kcp, live local clusters, TMC installed, a bound tenant, controllers; until Ctrl-C."""
-    from tmc.local.embedded import run_embedded
-    from tmc.local.environment import DEFAULT_CLUSTERS
-    from tmc.local.nodes import parse_cluster_option
-
-    try:
-        clusters = dict(parse_cluster_option(value) for value in cluster) if cluster else dict(DEFAULT_CLUSTERS)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--cluster") from None
-    _run(run_embedded(state_dir, clusters, tenant, console, health_port=health_port))
-
+app = typer.Typer(
+    cls=_OneLineErrors,
+    help="TMC: place kcp tenants' workloads on physical Kubernetes clusters.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command()(up)
+app.command()(down)
+app.command()(get)
+app.command()(register)
+app.command()(status)
 
 KUBECONFIG_OPTION = typer.Option(
     None, "--kubeconfig", envvar="KUBECONFIG", help="kcp admin kubeconfig (any workspace URL of the server)."
@@ -60,7 +81,7 @@ KUBECONFIG_OPTION = typer.Option(
 def _kcp_client(kubeconfig: Path | None) -> KubeClient:
     """A client at kcp's base URL: commands address workspaces by path themselves."""
     if kubeconfig is None:
-        embedded = DEFAULT_STATE_DIR / "kcp" / "tmc-admin.kubeconfig"
+        embedded = embedded_admin_kubeconfig(DEFAULT_STATE_DIR)
         if not embedded.exists():
             raise ConfigError("no kubeconfig: pass --kubeconfig or set KUBECONFIG (or run `tmc up` first)")
         kubeconfig = embedded
@@ -190,23 +211,26 @@ def explain(
     placement: str = typer.Argument(
         ..., help="<namespace>/<name> of a WorkloadPlacement (namespace default if omitted)."
     ),
-    workspace: str = typer.Option(..., "--workspace", "-w", help="Tenant workspace path, e.g. root:acme."),
+    workspace: str | None = typer.Option(
+        None, "--workspace", "-w", help="Tenant workspace path, e.g. root:acme (default: the kubeconfig's)."
+    ),
     kubeconfig: Path | None = KUBECONFIG_OPTION,
 ) -> None:
     """Per workload and cluster: eligible or not and why, selected, replicas and score."""
     import time
 
+    from rich.console import Console
     from rich.table import Table
 
+    from tmc.cli.common import load_target
     from tmc.controllers.workloadplacement.explain import explain_placement
 
     namespace, _, name = placement.rpartition("/")
 
     async def run() -> None:
-        async with _kcp_client(kubeconfig) as client:
-            verdicts = await explain_placement(
-                client, LogicalClusterPath.parse(workspace), namespace or "default", name, now=time.time()
-            )
+        target = load_target(kubeconfig, workspace)
+        async with target.client() as client:
+            verdicts = await explain_placement(client, target.tenant(), namespace or "default", name, now=time.time())
         table = Table("workload", "cluster", "eligible", "selected", "replicas", "score", "why")
         for v in verdicts:
             table.add_row(
@@ -224,43 +248,6 @@ def explain(
 
 
 @app.command()
-def status(kubeconfig: Path | None = KUBECONFIG_OPTION) -> None:
-    """TMC's exports in root:tmc (identity, virtual workspace) and the APIExport controller's recent events."""
-    from rich.table import Table
-
-    from tmc.api import EXPORT_NAME, WORKLOADS_EXPORT_NAME
-    from tmc.install.desired import TMC_WORKSPACE
-    from tmc.kcp.resources import API_EXPORT_ENDPOINT_SLICES, API_EXPORTS, EVENTS
-    from tmc.kcp.virtual_workspace import endpoint_urls
-
-    async def run() -> None:
-        async with _kcp_client(kubeconfig) as client:
-            exports = Table("export", "identity", "virtual workspace")
-            for name in (EXPORT_NAME, WORKLOADS_EXPORT_NAME):
-                export = await client.get(API_EXPORTS, name, cluster=TMC_WORKSPACE)
-                slice_ = await client.get(API_EXPORT_ENDPOINT_SLICES, name, cluster=TMC_WORKSPACE)
-                identity = str(export.get("status", {}).get("identityHash", ""))[:12] or "(pending)"
-                exports.add_row(name, identity, ", ".join(endpoint_urls(slice_)) or "(no binding yet)")
-            events = await client.list(EVENTS, cluster=TMC_WORKSPACE, namespace="default")
-        table = Table("last seen", "object", "type", "reason", "count", "message")
-        ours = [e for e in events["items"] if e.get("source", {}).get("component") == "tmc"]
-        for event in sorted(ours, key=lambda e: e.get("lastTimestamp") or "")[-20:]:
-            table.add_row(
-                event.get("lastTimestamp", ""),
-                event["involvedObject"]["name"],
-                event.get("type", ""),
-                event.get("reason", ""),
-                str(event.get("count", 1)),
-                event.get("message", ""),
-            )
-        out = Console(soft_wrap=True)
-        out.print(exports)
-        out.print(table if ours else "no events from the APIExport controller")
-
-    _run(run())
-
-
-@app.command()
 def version() -> None:
     """Print the TMC version and the pinned server versions."""
     import tmc
@@ -270,7 +257,9 @@ def version() -> None:
 
 def main() -> None:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    app()
+    # Installed as the kubectl plugin ``kubectl-tmc``: kubectl runs it for `kubectl tmc ...`; say so in usage lines.
+    plugin = os.path.basename(sys.argv[0]) == "kubectl-tmc"
+    app(prog_name="kubectl tmc" if plugin else "tmc")
 
 
 if __name__ == "__main__":
