@@ -26,16 +26,20 @@ Use (the sync engine, for example)::
 ``ClusterDirectory.limiter(cluster, registration) -> asyncio.Semaphore``
     The cluster's concurrency limit (``cluster_concurrency`` slots, one semaphore per server).
 ``ClusterDirectory.session(cluster, registration)``
-    The same, as an async context manager that also holds one of the cluster's ``cluster_concurrency``
-    slots (an ``asyncio.Semaphore`` per server), so a slow cluster holds back only its own work, and that
-    keeps the client open until the block ends even if the Secret changes meanwhile. These three match the
-    sync engine's ``ClusterClients`` seam.
+    Like ``client_for``, as an async context manager that also holds one of the cluster's slots of the
+    limiter, so a slow cluster holds back only its own work, and that keeps the client open until the block
+    ends even if the Secret changes meanwhile. ``client_for`` and ``limiter`` are the sync engine's
+    ``ClusterClients`` seam.
 ``ClusterDirectory.add_listener(callback(ObjectKey))``
     Called with a registration's key whenever its access or its cluster's state changes (became usable,
     went down, new credentials): enqueue the work that waits for it.
 ``ClusterDirectory.access(key) -> RegistrationAccess``
     What the ClusterRegistration controller reports: the credential problem or the endpoint with its
     ``EndpointState`` (liveness, facts, last successful heartbeat).
+
+Health, in short: one liveness request (``/readyz``) per endpoint per heartbeat, jittered, on its own task
+under a process-wide probe semaphore (never on a reconcile worker); version, discovery and capacity every
+``facts_period`` or when a cluster comes back; a timeout while the event loop itself was late does not count.
 
 Pieces: ``policy`` (tenant kubeconfig allow-list, address policy), ``transport`` (connect-time address
 check, bounded answers, connection reuse), ``probe`` (liveness and facts requests), ``endpoint`` (one client and one

@@ -174,6 +174,11 @@ class ClusterDirectory:
         current = self._attached.get(key)
         if current is not None:
             return current
+        if self.registrations.get(key) is None:
+            # Not remembered: only registrations that exist are attached (no entry per unknown name asked for).
+            return RegistrationAccess(
+                problem=ClusterUnavailable("RegistrationNotFound", f"no ClusterRegistration {key.name}")
+            )
         return self._attach(key)
 
     def forget(self, key: ObjectKey) -> None:
