@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -105,7 +106,7 @@ class FakeCache:
     def list(self, cluster: str | None = None) -> list[JSON]:
         return list(self.objects.values())
 
-    def by_index(self, name: str, value: str) -> list[JSON]:
+    def by_index(self, name: str, value: str) -> builtins.list[JSON]:
         return [o for k, o in self.objects.items() if k.cluster == value]
 
 
