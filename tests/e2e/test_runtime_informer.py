@@ -21,11 +21,15 @@ pytestmark = pytest.mark.e2e
 JSON = dict[str, Any]
 
 
+# Only the test's own ConfigMaps: kube-controller-manager adds kube-root-ca.crt to every namespace.
+OWN = "tmc.kcp.io/e2e=informer"
+
+
 def configmap(name: str, namespace: str, value: str) -> JSON:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": namespace},
+        "metadata": {"name": name, "namespace": namespace, "labels": {"tmc.kcp.io/e2e": "informer"}},
         "data": {"value": value},
     }
 
@@ -68,6 +72,7 @@ async def test_an_informer_lists_follows_changes_and_resumes_after_an_apiserver_
             client,
             CONFIGMAPS,
             namespace=ns,
+            label_selector=OWN,
             page_size=1,
             resync_period=None,
             max_backoff=1.0,
