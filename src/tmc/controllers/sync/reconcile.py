@@ -186,19 +186,21 @@ class SyncReconciler:
                 )
             )
         replaced = sorted(set(previous) - set(wanted))
+        deleting = binding_deleted or workload_deleted
         purge = spec.get("purgeMode", "Graceful")
         replacement_ready = all(e.get("health") == "Healthy" for e in wanted_entries)
         leftovers: list[JSON | None] = []
         for name in replaced:
             if not await self._usable(key, name):
                 previous[name] = {**previous[name], "health": "Unknown"}
-            if wanted and purge == "Never":
+            # While the workload and its binding live, a copy no longer chosen is kept as the policy says; with no
+            # replacement at all (no eligible cluster) Graceful keeps it too rather than leave the workload nowhere.
+            if not deleting and purge == "Never":
                 leftovers.append({**previous[name], "reason": "Retained", "message": "purgeMode Never: left in place"})
-            elif wanted and purge == "Graceful" and not replacement_ready:
+            elif not deleting and purge == "Graceful" and not (wanted and replacement_ready):
                 waiting = ", ".join(e["name"] for e in wanted_entries if e.get("health") != "Healthy")
-                leftovers.append(
-                    {**previous[name], "reason": "AwaitingReplacement", "message": f"kept until {waiting} is healthy"}
-                )
+                message = f"kept until {waiting} is healthy" if waiting else "kept: no eligible cluster to replace it"
+                leftovers.append({**previous[name], "reason": "AwaitingReplacement", "message": message})
             else:
                 leftovers.append(
                     await self._clean_cluster(
