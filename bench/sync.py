@@ -735,6 +735,8 @@ def report(options: Options, floor: Floor, result: Result) -> None:
         )
     console.print(table)
 
+    # kcp's counter sees a request through the virtual workspace twice: at the virtual workspace (e.g. PATCH) and
+    # as the request(s) it forwards (GET + PUT), plus a SubjectAccessReview; the split below shows which is which.
     top = Table(title="requests to kcp in the window, by verb and resource (bench's creates included)")
     for column in ("verb", "resource", "subresource", "requests"):
         top.add_column(column, justify="right" if column == "requests" else "left")
