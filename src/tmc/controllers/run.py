@@ -69,7 +69,7 @@ class ControllerOptions:
     health: HealthSettings = field(default_factory=HealthSettings)
     cluster_workers: int = 16
     sync: SyncSettings = field(default_factory=SyncSettings)
-    sync_workers: int = 16
+    sync_workers: int = 32
     # Tenant cluster addresses in these ranges are allowed even if loopback/link-local (tmc.clusters.policy).
     allowed_cluster_cidrs: tuple[str, ...] = ()
     # Append one JSON line per write to kcp here (tmc.runtime.journal): an audit trail naming this process.

@@ -62,6 +62,7 @@ from tmc.kcp.paths import LogicalClusterPath
 from tmc.kcp.resources import NAMESPACES, resource_of
 from tmc.kcp.rest import JSON, KubeClient, TransportError
 from tmc.runtime import BY_CLUSTER, Informer, ObjectKey, Result, get_logger
+from tmc.runtime.keys import CLUSTER_ANNOTATION, cluster_of
 from tmc.runtime.logcontext import log_field
 from tmc.runtime.status import StatusWriter
 
@@ -170,9 +171,6 @@ class SyncReconciler:
         orphan = workload is not None and _annotation(workload, DELETION_POLICY) == "Orphan"
         cluster = LogicalClusterPath(key.cluster)
 
-        if wanted and workload is not None and SYNC_FINALIZER not in (workload["metadata"].get("finalizers") or []):
-            await self._add_finalizer(cluster, own, workload)
-
         deletion_started = _deletion_started(binding, workload)
         copies: dict[str, JSON | None] = {}
         wanted_entries: list[JSON] = []
@@ -208,11 +206,16 @@ class SyncReconciler:
                     )
                 )
         entries = wanted_entries + [entry for entry in leftovers if entry is not None]
+        # The copies went out first (no kcp round trip ahead of the first apply); the binding's record of them,
+        # the workload's finalizer and status, and the events are independent writes to kcp: sent together.
+        # The binding's record is what cleanup relies on, so a copy never outlives it: the binding was created
+        # with the sync finalizer, and nothing is deleted that the record does not name.
+        writes = [self._write_status(binding, entries, wanted)]
         if workload is not None:
-            await self._announce(cluster, workload, previous, entries, wanted)
-        await self._write_status(binding, entries, wanted)
+            writes.append(self._announce(cluster, workload, previous, entries, wanted))
         if wanted and workload is not None:
-            await self._write_workload_status(own, workload, entries, wanted, copies)
+            writes.append(self._finalize_and_report(cluster, own, workload, entries, wanted, copies))
+        await asyncio.gather(*writes)
 
         retry = any(not entry.get("applied") and entry.get("reason") in _TRANSIENT for entry in entries)
         if not wanted and not entries:
@@ -588,13 +591,16 @@ class SyncReconciler:
 
     # -- writes to kcp ----------------------------------------------------------------------------------
 
-    async def _add_finalizer(self, cluster: LogicalClusterPath, ref: ObjectRef, workload: JSON) -> None:
+    async def _add_finalizer(self, cluster: LogicalClusterPath, ref: ObjectRef, workload: JSON) -> JSON | None:
         self.status.guard(ref.resource, f"add the sync finalizer to {ref.kind} {ref.name}")
         finalizers = [*(workload["metadata"].get("finalizers") or []), SYNC_FINALIZER]
         patch = {"metadata": {"finalizers": finalizers, "resourceVersion": workload["metadata"]["resourceVersion"]}}
-        await self.kcp.merge_patch(
-            ref.resource, ref.name, patch, cluster=cluster, namespace=workload["metadata"]["namespace"]
-        )
+        try:
+            return await self.kcp.merge_patch(
+                ref.resource, ref.name, patch, cluster=cluster, namespace=workload["metadata"]["namespace"]
+            )
+        except NotFoundError:
+            return None
 
     async def _remove_finalizer(self, cluster: LogicalClusterPath, ref: ObjectRef, workload: JSON) -> None:
         self.status.guard(ref.resource, f"remove the sync finalizer from {ref.kind} {ref.name}")
@@ -614,6 +620,26 @@ class SyncReconciler:
             await self.kcp.merge_patch(
                 BINDINGS, metadata["name"], patch, cluster=cluster, namespace=metadata["namespace"]
             )
+
+    async def _finalize_and_report(
+        self,
+        cluster: LogicalClusterPath,
+        own: ObjectRef,
+        workload: JSON,
+        entries: list[JSON],
+        wanted: Mapping[str, int | None],
+        copies: Mapping[str, JSON | None],
+    ) -> None:
+        """The workload's sync finalizer (once copies may exist), then its aggregated status on the patched object
+        (so the status write carries the current resourceVersion instead of conflicting)."""
+        if SYNC_FINALIZER not in (workload["metadata"].get("finalizers") or []):
+            patched = await self._add_finalizer(cluster, own, workload)
+            if patched is not None:
+                annotations = dict(patched.get("metadata", {}).get("annotations") or {})
+                annotations.setdefault(CLUSTER_ANNOTATION, cluster_of(workload))  # where the status write goes
+                metadata = {**patched["metadata"], "annotations": annotations}
+                workload = {**patched, "metadata": metadata, "apiVersion": own.api_version, "kind": own.kind}
+        await self._write_workload_status(own, workload, entries, wanted, copies)
 
     async def _write_workload_status(
         self,

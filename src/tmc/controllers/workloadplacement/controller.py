@@ -57,15 +57,19 @@ def setup(
             if placement["metadata"].get("namespace") == namespace:
                 controller.enqueue(key_of(placement))
 
+    # Updates re-decide only when something a decision reads changed: never for the sync engine's status
+    # writes, finalizers or a heartbeat's timestamp (a placement re-decides all of its workloads).
     registrations.add_handler(
         on_add=placements_of_cluster,
-        on_update=lambda old, new: placements_of_cluster(new),
+        on_update=lambda old, new: placements_of_cluster(new) if _view(old, _CLUSTER) != _view(new, _CLUSTER) else None,
         on_delete=placements_of_cluster,
     )
     for workload_informer in workloads.values():
         workload_informer.add_handler(
             on_add=placements_of_namespace,
-            on_update=lambda old, new: placements_of_namespace(new),
+            on_update=lambda old, new: (
+                placements_of_namespace(new) if _view(old, _WORKLOAD) != _view(new, _WORKLOAD) else None
+            ),
             on_delete=placements_of_namespace,
         )
 
@@ -76,7 +80,32 @@ def setup(
 
     bindings.add_handler(
         on_add=placement_of_binding,
-        on_update=lambda old, new: placement_of_binding(new),
+        on_update=lambda old, new: placement_of_binding(new) if _view(old, _BINDING) != _view(new, _BINDING) else None,
         on_delete=placement_of_binding,
     )
     return controller
+
+
+# What a decision reads of each kind, as paths into the object.
+_CLUSTER = (
+    ("metadata", "labels"),
+    ("spec",),
+    ("status", "conditions"),
+    ("status", "capabilities"),
+    ("status", "allocatable"),
+)
+_WORKLOAD = (("metadata", "labels"), ("metadata", "deletionTimestamp"), ("spec", "replicas"))
+_BINDING = (("metadata", "labels"), ("metadata", "deletionTimestamp"), ("spec",))
+
+
+def _view(obj: dict[str, Any], paths: tuple[tuple[str, ...], ...]) -> list[Any]:
+    out = []
+    for path in paths:
+        value: Any = obj
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        if path == ("status", "conditions") and isinstance(value, list):
+            # Heartbeat timestamps move; the decision reads only each condition's status and its transition.
+            value = [(c.get("type"), c.get("status"), c.get("lastTransitionTime")) for c in value]
+        out.append(value)
+    return out
