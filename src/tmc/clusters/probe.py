@@ -12,6 +12,7 @@ message. The credential is never part of a message (httpx errors name URLs, neve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ DISCOVERED_GROUP_VERSIONS = ("v1", "apps/v1", "batch/v1", "networking.k8s.io/v1"
 MAX_MESSAGE = 160
 MAX_RESOURCES_PER_GROUP = 128
 MAX_NODE_PAGES = 40
+CAPACITY_DEADLINE_FACTOR = 4
 _VERSION = re.compile(r"^v?[0-9]+\.[0-9]+(\.[0-9]+)?([-+.][0-9A-Za-z.+-]*)?$")
 _RESOURCE = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
@@ -101,7 +103,12 @@ async def read_facts(client: KubeClient, *, timeout: float) -> Facts | FactsProb
         async with asyncio.timeout(timeout):
             version = await client.request("GET", "/version")
             resources = await _discover(client)
-            nodes, cpu, memory = await _capacity(client)
+        # Capacity is optional and a big cluster's node list takes longer: its own, longer deadline, and
+        # running out of it means "capacity unknown", not "cluster broken".
+        nodes, cpu, memory = None, None, None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout * CAPACITY_DEADLINE_FACTOR):
+                nodes, cpu, memory = await _capacity(client)
     except TimeoutError:
         return FactsProblem("DiscoveryFailed", f"discovery did not finish within {timeout:g}s")
     except AddressNotAllowed as exc:

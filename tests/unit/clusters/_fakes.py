@@ -41,12 +41,15 @@ class FakeCluster:
             },
         }
         self.requests: Counter[str] = Counter()
+        self.hang: set[str] = set()
 
-    def handle(self, request: httpx.Request) -> httpx.Response:
+    async def handle(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
         self.requests[path] += 1
         if self.fail_with is not None:
             raise self.fail_with
+        if path in self.hang:
+            await asyncio.Event().wait()  # never answers; the caller's deadline ends it
         if path == "/readyz":
             return httpx.Response(self.readyz[0], text=self.readyz[1])
         if path in self.answers:

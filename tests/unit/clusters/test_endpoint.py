@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tmc.clusters import Endpoint
+from tmc.clusters import Endpoint, ProbeSettings
 from tmc.clusters.probe import MAX_MESSAGE
 
 from ._fakes import FakeCluster, FixedLag, ManualClock, discovery, endpoint
@@ -123,3 +123,15 @@ async def test_what_a_hostile_cluster_answers_is_bounded() -> None:
     assert len(probe.state.message) <= MAX_MESSAGE
     assert "\x1b" not in probe.state.message
     assert "\n" not in probe.state.message
+
+
+async def test_a_node_list_that_does_not_finish_leaves_capacity_unknown_not_the_cluster_broken() -> None:
+    cluster, clock = FakeCluster(), ManualClock()
+    cluster.hang.add("/api/v1/nodes")
+    probe = endpoint(cluster, clock, settings=ProbeSettings(probe_timeout=0.05, jitter=0.0))
+    await probe.probe_once()
+    assert probe.state is not None
+    assert probe.state.usable
+    assert probe.state.facts is not None
+    assert probe.state.facts.node_count is None
+    assert probe.state.facts.kubernetes_version == "v1.36.3"
