@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
-from tmc.cli.common import DEFAULT_STATE_DIR, err, run
+from tmc.cli.common import DEFAULT_STATE_DIR, err, run, stdout_console
 
 STATE_DIR_OPTION = typer.Option(
     DEFAULT_STATE_DIR, "--state-dir", envvar="TMC_STATE_DIR", help="Where kcp, clusters and kubeconfigs live."
@@ -35,7 +34,7 @@ def up(
         clusters = dict(parse_cluster_option(value) for value in cluster) if cluster else None
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--cluster") from None
-    out = Console(soft_wrap=True, highlight=False)
+    out = stdout_console()
     run(
         run_embedded(state_dir, clusters, tenant, err, health_port=health_port, replicas=replicas, fresh=fresh, out=out)
     )

@@ -111,7 +111,7 @@ def register(
 
 async def _wait_ready(client: KubeClient, tenant: LogicalClusterPath, name: str, timeout: float) -> None:
     try:
-        ready = await wait_for_object(
+        await wait_for_object(
             client,
             REGISTRATIONS,
             name,
@@ -125,4 +125,4 @@ async def _wait_ready(client: KubeClient, tenant: LogicalClusterPath, name: str,
             f"cluster {name} is not Ready after {timeout:g}s (Ready: {condition_text(current, 'Ready')});"
             " `tmc get clusters -o yaml` shows its conditions"
         ) from None
-    typer.echo(f"clusterregistration {name} Ready ({condition_text(ready, 'Ready')})")
+    typer.echo(f"clusterregistration {name} is Ready")
