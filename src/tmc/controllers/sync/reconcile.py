@@ -215,14 +215,15 @@ class SyncReconciler:
             writes.append(self._announce(cluster, workload, previous, entries, wanted))
         if wanted and workload is not None:
             writes.append(self._finalize_and_report(cluster, own, workload, entries, wanted, copies))
-        await asyncio.gather(*writes)
+        stored_binding, *_ = await asyncio.gather(*writes)
 
         retry = any(not entry.get("applied") and entry.get("reason") in _TRANSIENT for entry in entries)
         if not wanted and not entries:
             if workload is not None and SYNC_FINALIZER in (workload["metadata"].get("finalizers") or []):
                 await self._remove_finalizer(cluster, own, workload)
-            if binding_deleted:
-                await self._release_binding(cluster, binding)
+            if binding_deleted and stored_binding is not None:
+                # The status write above may have moved its resourceVersion: release the version it left.
+                await self._release_binding(cluster, stored_binding)
             return Result()
         if key in self._recheck:
             self._recheck.discard(key)
@@ -657,7 +658,7 @@ class SyncReconciler:
         # The informer strips nothing: write against the object as cached, the writer re-reads on conflict.
         await self.status.write(ref.resource, {**workload, "metadata": dict(workload["metadata"])}, desired)
 
-    async def _write_status(self, binding: JSON, entries: list[JSON], wanted: Mapping[str, int | None]) -> None:
+    async def _write_status(self, binding: JSON, entries: list[JSON], wanted: Mapping[str, int | None]) -> JSON | None:
         moment = datetime.fromtimestamp(self.clock(), UTC).replace(microsecond=0)
         status, reason, message = _applied_condition(entries, wanted)
 
@@ -673,7 +674,7 @@ class SyncReconciler:
                 "clusters": sorted(entries, key=lambda e: e["name"]),
             }
 
-        await self.status.write(BINDINGS, binding, desired)
+        return await self.status.write(BINDINGS, binding, desired)
 
 
 def _applied_condition(entries: list[JSON], wanted: Mapping[str, int | None]) -> tuple[ConditionStatus, str, str]:
