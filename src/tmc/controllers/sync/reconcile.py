@@ -270,7 +270,9 @@ class SyncReconciler:
         memory_key = (id(client), namespace, own.kind, own.name)
         known, copy = self.copies.copy(client, own.kind, namespace, own.name) if self.copies else (False, None)
         recorded = self._applied_generation.get(memory_key, (previous or {}).get("appliedGeneration"))
-        drifted = known and (copy is None or (recorded is not None and _generation(copy) != recorded))
+        # Only a copy the record says was applied can drift: a missing one that never was is a first apply.
+        was_applied = any((o.get("kind"), o.get("name")) == (own.kind, own.name) for o in old_objects)
+        drifted = known and was_applied and (copy is None or (recorded is not None and _generation(copy) != recorded))
         if drifted and self.clock() - self._applied_at.get(memory_key, 0.0) < CACHE_SETTLE:
             # Just applied: the copy's watch may not have delivered our own write yet. Look again shortly.
             drifted = False
