@@ -542,6 +542,8 @@ class SyncReconciler:
             }
         if held:
             return {**previous, "applied": False, "reason": "CleanupPending", "objects": held}
+        # The janitor may delete the namespace now: the next copy for it checks (and re-creates) it first.
+        self._known_namespaces.discard((id(client), namespace))
         self.on_namespace_emptied(key.cluster, key.namespace, target)
         return None
 
