@@ -146,10 +146,10 @@ class SyncReconciler:
             if target not in {c.get("name") for c in spec.get("clusters", [])}:
                 continue
             own = ObjectRef.of_binding(other)
-            if own == ref:
-                return True
             workload = self.source(cluster, namespace, own) if own.kind else None
-            if workload is not None and ref in dependencies(workload):
+            if workload is None or workload["metadata"].get("deletionTimestamp"):
+                continue  # gone or going: its own reconcile wants nothing anywhere any more
+            if own == ref or ref in dependencies(workload):
                 return True
         return False
 
