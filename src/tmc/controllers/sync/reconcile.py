@@ -14,8 +14,9 @@ background propagation): it never deletes anything it did not record applying.
 * Dependencies are reference-counted from the caches: one is deleted from a cluster only when no other binding
   of the same namespace still wants it there.
 * Deletion: the workload carries finalizer ``tmc.kcp.io/sync`` while it has copies; the binding is created with
-  it. Both are released once the copies are gone, or after ``cleanup_timeout`` if a cluster stays unreachable,
-  in which case what was left behind is recorded on the ClusterRegistration (``status.orphanedCopies``).
+  it. Both are released once the copies are gone, or after ``cleanup_timeout`` if a cluster stays unreachable
+  (or keeps refusing the deletes), in which case what was left behind is recorded on the ClusterRegistration
+  (``status.orphanedCopies``).
   Annotation ``tmc.kcp.io/deletion-policy: Orphan`` keeps the copies and drops TMC's marks instead.
 * Cheap when nothing changed: a cluster whose recorded ``appliedHash`` equals the hash of what would be applied
   is not contacted, and status is written only when it changed.
@@ -519,6 +520,7 @@ class SyncReconciler:
         namespace = previous.get("namespace") or Locator(key.cluster, key.namespace, target).physical_namespace
         if not objects:
             return None
+        timed_out = deletion_started is not None and self.clock() - deletion_started >= self.settings.cleanup_timeout
         try:
             client = await self.clusters.client_for(LogicalClusterPath(key.cluster), target)
             async with self.clusters.limiter(LogicalClusterPath(key.cluster), target):
@@ -531,7 +533,7 @@ class SyncReconciler:
         except (ClusterUnavailable, TransportError) as exc:
             reason = exc.reason if isinstance(exc, ClusterUnavailable) else "Unreachable"
             held = objects
-            if deletion_started is not None and self.clock() - deletion_started >= self.settings.cleanup_timeout:
+            if timed_out:
                 await self._record_leak(key, target, namespace, objects)
                 return None
             return {
@@ -541,6 +543,9 @@ class SyncReconciler:
                 "message": f"copies on {target} not yet removed ({reason}): {exc}"[:MESSAGE_MAX],
             }
         if held:
+            if timed_out:  # a cluster that keeps refusing the delete (403, 5xx) must not wedge the tenant either
+                await self._record_leak(key, target, namespace, held)
+                return None
             return {**previous, "applied": False, "reason": "CleanupPending", "objects": held}
         # The janitor may delete the namespace now: the next copy for it checks (and re-creates) it first.
         self._known_namespaces.discard((id(client), namespace))
