@@ -3,7 +3,9 @@
 Keyed by (logical cluster, tenant namespace, registration). Runs a grace delay after the sync engine removed
 the last copy it knew of, and only once the caches have synced (controllers start after their informers). It
 deletes nothing while any binding of that namespace still names the registration, nothing whose locator is
-not exactly its own, and nothing that still holds an object carrying TMC's managed label.
+not exactly its own, and nothing that still holds an object of a synced kind other than what Kubernetes puts in
+every namespace: copies TMC manages, copies a tenant orphaned (``Orphan`` deletion policy drops TMC's label, the
+objects must live on) and anything a cluster admin added.
 """
 
 from __future__ import annotations
@@ -11,13 +13,31 @@ from __future__ import annotations
 from tmc.clusters import ClusterUnavailable
 from tmc.controllers.sync.clusters import ClusterClients
 from tmc.controllers.sync.naming import MANAGED_LABEL, Locator
-from tmc.controllers.sync.transform import CLUSTER_RESOURCES
+from tmc.controllers.sync.transform import CLUSTER_RESOURCES, JSON
 from tmc.errors import ApiError, ConflictError, NotFoundError
 from tmc.kcp.paths import LogicalClusterPath
 from tmc.kcp.resources import NAMESPACES
 from tmc.runtime import BY_CLUSTER, Informer, ObjectKey, Result, get_logger
 
 log = get_logger(__name__)
+
+# More than the defaults a namespace can hold (kube-root-ca.crt, the default ServiceAccount and, on old
+# clusters, its token Secret), so one page answers "anything else?".
+_LIST_LIMIT = 8
+
+
+def _namespace_default(kind: str, item: JSON) -> bool:
+    """What Kubernetes itself creates in every namespace; never a reason to keep one."""
+    if MANAGED_LABEL in (item["metadata"].get("labels") or {}):
+        return False
+    name = item["metadata"].get("name")
+    if kind == "ConfigMap":
+        return bool(name == "kube-root-ca.crt")
+    if kind == "ServiceAccount":
+        return bool(name == "default")
+    if kind == "Secret":
+        return bool(item.get("type") == "kubernetes.io/service-account-token")
+    return False
 
 
 class NamespaceJanitor:
@@ -53,12 +73,12 @@ class NamespaceJanitor:
             return Result()
         for resource in CLUSTER_RESOURCES.values():
             try:
-                listing = await client.list(
-                    resource, namespace=name, label_selector=f"{MANAGED_LABEL}=true", params={"limit": 1}
-                )
+                listing = await client.list(resource, namespace=name, params={"limit": _LIST_LIMIT})
             except NotFoundError:
                 continue  # the cluster does not serve this kind
-            if listing.get("items"):
+            if listing.get("metadata", {}).get("continue") or not all(
+                _namespace_default(resource.kind, item) for item in listing.get("items", [])
+            ):
                 return Result()
         body = {
             "apiVersion": "v1",
