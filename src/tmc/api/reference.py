@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from tmc.api._base import unwrap_text
 from tmc.api.constants import EXPORT_NAME, LOCATION_LABEL, WORKLOADS_EXPORT_NAME
 from tmc.api.meta import Condition, LabelSelector, ObjectMeta
+from tmc.api.reference_workloads import claim_sections, workload_sections
 from tmc.api.registry import TMC_RESOURCES, WORKLOAD_RESOURCES, ResourceInfo
 from tmc.api.schema import model_schema
 
@@ -37,8 +38,10 @@ _HEADER = """\
      tests/unit/api/test_api_reference.py fails when this file and the models in src/tmc/api differ. -->
 
 TMC's own kinds are served in group `tmc.kcp.io`, version `v1alpha1`, by the APIExport
-`{export}` in workspace `root:tmc`. Workload kinds kcp does not serve itself (Deployments) are
-served by the APIExport `{workloads_export}` in the same workspace.
+`{export}` in workspace `root:tmc`. Workload kinds kcp does not serve itself ({workload_kinds}) are
+served by the APIExport `{workloads_export}` in the same workspace, with schemas generated from a real
+kube-apiserver (see [Workload kinds](#workload-kinds)); [Permission claims](#permission-claims) lists
+what tenants let TMC do.
 
 Each APIResourceSchema is named `<prefix>.<plural>.<group>`, where the prefix is `v` plus the
 first 10 hex digits of the SHA-256 of the schema's spec (canonical JSON). A changed schema gets a
@@ -205,7 +208,10 @@ class _Table:
 
 
 def _resource_section(info: ResourceInfo, export: str, level: int) -> list[str]:
-    doc = unwrap_text(inspect.getdoc(info.model) or "")
+    model = info.model
+    if model is None:
+        raise ValueError(f"{info.kind} has no model to document")
+    doc = unwrap_text(inspect.getdoc(model) or "")
     out = [f"{'#' * level} {info.kind}", "", doc, ""]
     out += [
         "| | |",
@@ -217,14 +223,14 @@ def _resource_section(info: ResourceInfo, export: str, level: int) -> list[str]:
         f"| Categories | {', '.join(_code(c) for c in info.categories) or '-'} |",
         f"| APIExport | {_code(export)} in `root:tmc` |",
         f"| APIResourceSchema | {_code(info.api_resource_schema_name())} |",
-        f"| Python model | {_code(f'tmc.api.{info.model.__name__}')} |",
+        f"| Python model | {_code(f'tmc.api.{model.__name__}')} |",
     ]
     subresources = ["status"] + (["scale"] if info.scale is not None else [])
     out.append(f"| Subresources | {', '.join(subresources)} |")
     out += ["", "`kubectl get` columns:", "", "| Column | Type | JSONPath |", "| --- | --- | --- |"]
     out += [f"| {c.name} | {c.type} | {_code(c.json_path)} |" for c in info.printer_columns]
     table = _Table()
-    table.walk(info.model, info.openapi_schema(), "")
+    table.walk(model, info.openapi_schema(), "")
     out += ["", f"{'#' * (level + 1)} Fields", "", *table.render(), ""]
     return out
 
@@ -244,22 +250,16 @@ def _shared_section(model: type[BaseModel]) -> list[str]:
 
 def render_reference() -> str:
     """The complete Markdown API reference."""
-    lines = [_HEADER.format(export=EXPORT_NAME, workloads_export=WORKLOADS_EXPORT_NAME)]
+    workload_kinds = ", ".join(info.kind for info in WORKLOAD_RESOURCES)
+    lines = [_HEADER.format(export=EXPORT_NAME, workloads_export=WORKLOADS_EXPORT_NAME, workload_kinds=workload_kinds)]
     for info in TMC_RESOURCES:
         lines += _resource_section(info, EXPORT_NAME, 2)
         if info.kind == "ClusterRegistration":
             lines += [_LOCATION_NOTE]
         elif info.kind == "WorkloadPlacement":
             lines += [_PLACEMENT_NOTE]
-    lines += [
-        "## Workload kinds",
-        "",
-        "Typed only where TMC reads them; every other field is preserved, so ordinary manifests apply",
-        "unchanged and are validated by the physical clusters they are synced to.",
-        "",
-    ]
-    for info in WORKLOAD_RESOURCES:
-        lines += _resource_section(info, WORKLOADS_EXPORT_NAME, 3)
+    lines += workload_sections()
+    lines += claim_sections()
     lines += ["## Shared types", ""]
     for model in SHARED_TYPES:
         lines += _shared_section(model)

@@ -1,7 +1,9 @@
 """Registry of the resources TMC defines or serves, and their CRD / APIResourceSchema renderings.
 
-``TMC_RESOURCES`` are the kinds of the ``tmc.kcp.io`` APIExport; ``WORKLOAD_RESOURCES`` the workload
-kinds kcp does not serve itself, exported as ``kubernetes``.  Both exports live in ``root:tmc``.
+``TMC_RESOURCES`` are the kinds of the ``tmc.kcp.io`` APIExport, rendered from pydantic models;
+``WORKLOAD_RESOURCES`` the workload kinds kcp does not serve itself, exported as ``kubernetes``, whose
+APIResourceSchema specs are generated from a real kube-apiserver and committed (:mod:`tmc.api.workloads`).
+Both exports live in ``root:tmc``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from tmc.api.constants import WORKLOADS_EXPORT_NAME as WORKLOADS_EXPORT_NAME
 from tmc.api.schema import object_schema
 from tmc.api.workload_binding import WorkloadBinding
 from tmc.api.workload_placement import WorkloadPlacement
-from tmc.api.workloads import Deployment
+from tmc.api.workloads import WORKLOAD_KINDS, WorkloadKind, generated_schema
 
 Scope = Literal["Cluster", "Namespaced"]
 
@@ -73,13 +75,16 @@ class ResourceInfo:
     plural: str
     singular: str
     scope: Scope
-    model: type[ApiModel] = field(repr=False)
+    model: type[ApiModel] | None = field(default=None, repr=False)
+    """The pydantic model the schema is rendered from; ``None`` for generated workload kinds."""
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     printer_columns: tuple[PrinterColumn, ...] = ()
     scale: ScaleSubresource | None = None
     crd_allowed: bool = True
     """Whether a CRD may define it (false for built-in Kubernetes groups such as ``apps``)."""
+    generated: WorkloadKind | None = None
+    """Set for workload kinds: the APIResourceSchema spec is the committed, generated one."""
 
     @property
     def api_version(self) -> str:
@@ -100,6 +105,11 @@ class ResourceInfo:
 
     def openapi_schema(self) -> dict[str, Any]:
         """The structural ``openAPIV3Schema`` of the kind."""
+        if self.generated is not None:
+            schema: dict[str, Any] = _generated_spec(self.generated)["versions"][0]["schema"]
+            return schema
+        if self.model is None:
+            raise ValueError(f"{self.kind} has neither a model nor a generated schema")
         return copy.deepcopy(_object_schema(self.model))
 
     def names(self) -> dict[str, Any]:
@@ -147,27 +157,88 @@ class ResourceInfo:
 
     def api_resource_schema_spec(self) -> dict[str, Any]:
         """The ``spec`` of the kcp APIResourceSchema (its hash names the object)."""
+        if self.generated is not None:
+            return _generated_spec(self.generated)
         version = {**self._version(), "schema": self.openapi_schema()}
         return {"group": self.group, "names": self.names(), "scope": self.scope, "versions": [version]}
 
     def api_resource_schema_name(self) -> str:
         """``<prefix>.<plural>.<group>``; the prefix changes whenever the schema spec changes."""
+        if self.generated is not None:
+            return f"{_generated_prefix(self.generated)}.{self.group_resource}"
         return f"{schema_prefix(self.api_resource_schema_spec())}.{self.group_resource}"
 
     def api_resource_schema(self) -> dict[str, Any]:
         """A kcp ``apis.kcp.io/v1alpha1`` APIResourceSchema; immutable in kcp, hence content-named."""
-        spec = self.api_resource_schema_spec()
+        metadata: dict[str, Any] = {"name": self.api_resource_schema_name()}
+        if _protected_group(self.group):
+            metadata["annotations"] = {API_APPROVED_ANNOTATION: API_APPROVED_VALUE}
         return {
             "apiVersion": "apis.kcp.io/v1alpha1",
             "kind": "APIResourceSchema",
-            "metadata": {"name": f"{schema_prefix(spec)}.{self.group_resource}"},
-            "spec": spec,
+            "metadata": metadata,
+            "spec": self.api_resource_schema_spec(),
         }
 
 
 @cache
 def _object_schema(model: type[ApiModel]) -> dict[str, Any]:
     return object_schema(model)
+
+
+API_APPROVED_ANNOTATION = "api-approved.kubernetes.io"
+API_APPROVED_VALUE = "https://github.com/kcp-dev/kubernetes/pull/4"
+"""kcp, like Kubernetes, refuses schemas in ``*.k8s.io`` groups without this annotation; the value is the
+one kcp's crd-puller sets on the upstream kinds it imports (Ingress, ``networking.k8s.io``)."""
+
+
+def _protected_group(group: str) -> bool:
+    return group in ("k8s.io", "kubernetes.io") or group.endswith((".k8s.io", ".kubernetes.io"))
+
+
+@cache
+def _generated_spec_json(kind: WorkloadKind) -> str:
+    return canonical_json(generated_schema(kind).spec)
+
+
+def _generated_spec(kind: WorkloadKind) -> dict[str, Any]:
+    """A fresh copy (parsing the cached canonical text is several times faster than deep-copying)."""
+    spec: dict[str, Any] = json.loads(_generated_spec_json(kind))
+    return spec
+
+
+@cache
+def _generated_prefix(kind: WorkloadKind) -> str:
+    return "v" + hashlib.sha256(_generated_spec_json(kind).encode()).hexdigest()[:10]
+
+
+def workload_resource(kind: WorkloadKind) -> ResourceInfo:
+    """The :class:`ResourceInfo` of a workload kind, read from its committed generated spec."""
+    spec = generated_schema(kind).spec
+    names = spec["names"]
+    (version,) = spec["versions"]
+    scale = version.get("subresources", {}).get("scale")
+    return ResourceInfo(
+        group=kind.group,
+        version=kind.version,
+        kind=kind.kind,
+        plural=kind.plural,
+        singular=names["singular"],
+        scope=spec["scope"],
+        short_names=tuple(names.get("shortNames", ())),
+        categories=tuple(names.get("categories", ())),
+        printer_columns=tuple(
+            PrinterColumn(c["name"], c["type"], c["jsonPath"], c.get("description", ""), c.get("priority", 0))
+            for c in version.get("additionalPrinterColumns", ())
+        ),
+        scale=(
+            ScaleSubresource(scale["specReplicasPath"], scale["statusReplicasPath"], scale.get("labelSelectorPath"))
+            if scale is not None
+            else None
+        ),
+        crd_allowed=False,
+        generated=kind,
+    )
 
 
 def canonical_json(value: Any) -> str:
@@ -251,31 +322,13 @@ WORKLOAD_BINDING = ResourceInfo(
     ),
 )
 
-DEPLOYMENT = ResourceInfo(
-    group="apps",
-    version="v1",
-    kind="Deployment",
-    plural="deployments",
-    singular="deployment",
-    scope="Namespaced",
-    model=Deployment,
-    short_names=("deploy",),
-    categories=("all",),
-    printer_columns=(
-        PrinterColumn("Desired", "integer", ".spec.replicas", "Desired replicas in total."),
-        PrinterColumn("Ready", "integer", ".status.readyReplicas", "Ready replicas across all clusters."),
-        PrinterColumn("Available", "integer", ".status.availableReplicas", "Available replicas."),
-        AGE_COLUMN,
-    ),
-    scale=ScaleSubresource(".spec.replicas", ".status.replicas", ".status.selector"),
-    crd_allowed=False,
-)
+WORKLOAD_RESOURCES: tuple[ResourceInfo, ...] = tuple(workload_resource(kind) for kind in WORKLOAD_KINDS)
+"""Workload kinds kcp does not serve itself, exported as ``kubernetes`` from ``root:tmc``."""
+
+DEPLOYMENT = next(info for info in WORKLOAD_RESOURCES if info.kind == "Deployment")
 
 TMC_RESOURCES: tuple[ResourceInfo, ...] = (CLUSTER_REGISTRATION, WORKLOAD_PLACEMENT, WORKLOAD_BINDING)
 """The kinds of the ``tmc.kcp.io`` APIExport."""
-
-WORKLOAD_RESOURCES: tuple[ResourceInfo, ...] = (DEPLOYMENT,)
-"""Workload kinds kcp does not serve itself, exported as ``kubernetes`` from ``root:tmc``."""
 
 ALL_RESOURCES: tuple[ResourceInfo, ...] = TMC_RESOURCES + WORKLOAD_RESOURCES
 

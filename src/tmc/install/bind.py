@@ -1,8 +1,10 @@
 """``tmc bind <workspace>``: onboard a tenant workspace onto TMC.
 
-Creates one APIBinding per export (workloads first, since TMC's claim on Deployments names that export's
-identity), accepts exactly the permission claims the export asks for, waits until each binding is Bound
-and the API is served in the workspace. Idempotent: existing bindings are updated to accept the claims.
+Creates one APIBinding per export (``kubernetes`` first, since TMC's claims on the workload kinds name
+that export's identity), accepts exactly the permission claims the export asks for, with the export's
+verbs (kcp allows the intersection of the two and flags a binding whose verbs differ; the claims and
+their reasons are in :mod:`tmc.api.claims`), waits until each binding is Bound and every kind is served
+in the workspace. Idempotent: existing bindings are updated to accept the claims.
 """
 
 from __future__ import annotations

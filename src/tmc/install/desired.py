@@ -1,6 +1,9 @@
 """What ``root:tmc`` must contain, computed from the API models: schemas and the two APIExports.
 
 This is the one definition used by ``tmc install`` and by the APIExport controller when it repairs drift.
+The ``kubernetes`` export serves the workload kinds (schemas generated from a kube-apiserver, see
+:mod:`tmc.api.workloads`); the ``tmc.kcp.io`` export serves TMC's kinds and carries the permission claims
+of :mod:`tmc.api.claims`, those on workload kinds naming the ``kubernetes`` export's identity hash.
 """
 
 from __future__ import annotations
@@ -9,35 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from tmc.api import registry
+from tmc.api.claims import TMC_PERMISSION_CLAIMS as TMC_PERMISSION_CLAIMS
+from tmc.api.claims import ClaimSpec as ClaimSpec
 from tmc.kcp.paths import ROOT, LogicalClusterPath
 
 TMC_WORKSPACE = ROOT.join("tmc")
 API_EXPORT_VERSION = "apis.kcp.io/v1alpha2"
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimSpec:
-    """A permission claim TMC's export asks tenants to accept, and why."""
-
-    group: str
-    resource: str
-    verbs: tuple[str, ...]
-    reason: str
-    identity_of_export: str | None = None  # claims on resources of another export carry its identity hash
-
-
-TMC_PERMISSION_CLAIMS: tuple[ClaimSpec, ...] = (
-    ClaimSpec("", "secrets", ("get", "list", "watch"), "read the kubeconfig Secret a ClusterRegistration names"),
-    ClaimSpec("", "namespaces", ("get", "list", "watch"), "follow the namespaces of placed workloads"),
-    ClaimSpec("", "events", ("create", "patch", "update"), "report placement and health events to tenants"),
-    ClaimSpec(
-        "apps",
-        "deployments",
-        ("get", "list", "watch", "update", "patch"),
-        "read placed Deployments and write their status back",
-        identity_of_export=registry.WORKLOADS_EXPORT_NAME,
-    ),
-)
 
 
 @dataclass(frozen=True, slots=True)

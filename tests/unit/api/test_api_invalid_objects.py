@@ -205,6 +205,7 @@ CASES = [
 @pytest.mark.parametrize(("obj", "path", "message"), CASES)
 def test_the_model_rejects_it_at_the_field(obj: dict[str, Any], path: str, message: str) -> None:
     model = get_resource(obj["kind"]).model
+    assert model is not None
 
     with pytest.raises(ValidationError) as caught:
         model.model_validate(obj)

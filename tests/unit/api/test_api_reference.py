@@ -60,7 +60,8 @@ def _all_models() -> set[type[BaseModel]]:
                 visit(nested)
 
     for info in ALL_RESOURCES:
-        visit(info.model)
+        if info.model is not None:  # generated workload kinds have no model
+            visit(info.model)
     return found
 
 
