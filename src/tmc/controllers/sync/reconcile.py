@@ -517,7 +517,9 @@ class SyncReconciler:
         self, key: ObjectKey, target: str, previous: JSON, *, orphan: bool, deletion_started: float | None
     ) -> JSON | None:
         objects = list(previous.get("objects", []))
-        namespace = previous.get("namespace") or Locator(key.cluster, key.namespace, target).physical_namespace
+        # Always the namespace this binding maps to, never the one its status records: a tenant can write its own
+        # binding's status, and a recorded namespace would let it aim TMC's deletes at anyone's namespace.
+        namespace = Locator(key.cluster, key.namespace, target).physical_namespace
         if not objects:
             return None
         timed_out = deletion_started is not None and self.clock() - deletion_started >= self.settings.cleanup_timeout
@@ -557,6 +559,8 @@ class SyncReconciler:
         unmark: JSON = {"metadata": {"labels": {MANAGED_LABEL: None}, "annotations": dict.fromkeys(ORIGIN_ANNOTATIONS)}}
         for obj in objects:
             ref = ObjectRef(obj.get("apiVersion", ""), obj.get("kind", ""), obj.get("name", ""))
+            if (ref.api_version, ref.kind) not in CLUSTER_RESOURCES:
+                continue  # not a kind TMC applies: a record it did not write
             try:
                 await client.merge_patch(ref.resource, ref.name, unmark, namespace=namespace)
             except NotFoundError:
