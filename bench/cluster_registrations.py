@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +142,38 @@ async def _status_writes(port: int) -> float:
     )
 
 
-async def main(
+@dataclass
+class IdleFigures:
+    seconds: float
+    kcp_writes_per_s: float  # every mutating request kcp counted
+    status_writes_per_s: float  # the controller's ClusterRegistration status writes
+    per_100: float  # the factor from "in all" to "per 100 registrations"
+    not_ready_seen: int  # the most registrations not Ready at once
+    top: list[tuple[str, float]]  # writes per second by verb and resource
+
+
+@dataclass
+class RegistrationFigures:
+    registrations: int
+    workspaces: int
+    clusters: int
+    heartbeat: float
+    ready: int
+    ready_s: float  # controller start -> every registration Ready
+    first_ready_s: float
+    rss_mb: float
+    rss_peak_mb: float
+    cpu_s: float  # the controller's CPU seconds (user + system) from its start to the end of the run
+    endpoints: float  # pooled cluster clients
+    idle: IdleFigures | None
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(
     registrations: int,
     workspaces: int,
     clusters: int,
@@ -149,7 +181,11 @@ async def main(
     status_period: float,
     idle: float | None,
     log_level: str = "WARNING",
-) -> None:
+    *,
+    ready_timeout: float = 600.0,
+) -> RegistrationFigures:
+    """Run the bench, printing progress; ``idle=0`` skips the idle window (``None``: one status period and
+    its jitter plus a heartbeat)."""
     work = Path(tempfile.mkdtemp(prefix="tmc-bench-"))
     kcp = KcpServer(work / "kcp")
     physical = [PhysicalCluster(f"bench-{i}", work / f"cluster-{i}") for i in range(clusters)]
@@ -214,7 +250,9 @@ async def main(
                 env={**os.environ},
             )
             async with KubeClient(kcp.access.with_server(url)) as vw:
-                ready, first_ready = await _until_all_ready(vw, registrations, controller.pid, started, timeout=600)
+                ready, first_ready = await _until_all_ready(
+                    vw, registrations, controller.pid, started, timeout=ready_timeout
+                )
                 elapsed = time.monotonic() - started
                 print(
                     f"ready: {ready}/{registrations} after {elapsed:.1f}s "
@@ -222,38 +260,69 @@ async def main(
                     f" {first_ready:.1f}s"
                 )
                 window = idle if idle is not None else status_period * 1.1 + heartbeat
-                kcp_before = await _kcp_writes(client)
-                status_before = await _status_writes(health_port)
-                idle_started = time.monotonic()
-                not_ready_seen = 0
-                while time.monotonic() - idle_started < window:
-                    _rss_kib(controller.pid, "VmRSS:")  # fails clearly if the controller died
-                    listing = await vw.list(REGISTRATIONS, cluster=ALL_CLUSTERS)
-                    not_ready_seen = max(not_ready_seen, sum(1 for item in listing["items"] if not _ready(item)))
-                    await asyncio.sleep(5.0)  # a bench probe, not product code
-                seconds = time.monotonic() - idle_started
-                kcp_delta = await _kcp_writes(client)
-                kcp_delta.subtract(kcp_before)
-                kcp_rate = sum(kcp_delta.values()) / seconds
-                status_rate = (await _status_writes(health_port) - status_before) / seconds
-                per_100 = 100 / registrations
-                print(
-                    f"idle {seconds:.0f}s: writes to kcp {kcp_rate:.2f}/s in all = {kcp_rate * per_100:.3f}/s per 100"
-                    f" registrations; registration status writes {status_rate:.2f}/s = {status_rate * per_100:.3f}/s"
-                    f" per 100; most registrations not Ready at once while idle: {not_ready_seen}"
-                )
-                top = ", ".join(f"{what} {count / seconds:.2f}/s" for what, count in kcp_delta.most_common(5) if count)
-                print(f"writes kcp counted while idle, by kind: {top or 'none'}")
+                idle_figures = await _idle(client, vw, controller.pid, health_port, registrations, window)
                 endpoints = await _controller_metric(health_port, "tmc_cluster_endpoints")
-                print(
-                    f"controller RSS: now {_rss_kib(controller.pid, 'VmRSS:') / 1024:.0f} MiB, "
-                    f"peak {_rss_kib(controller.pid, 'VmHWM:') / 1024:.0f} MiB; pooled cluster clients: {endpoints:.0f}"
+                figures = RegistrationFigures(
+                    registrations=registrations,
+                    workspaces=workspaces,
+                    clusters=clusters,
+                    heartbeat=heartbeat,
+                    ready=ready,
+                    ready_s=elapsed,
+                    first_ready_s=first_ready,
+                    rss_mb=_rss_kib(controller.pid, "VmRSS:") / 1024,
+                    rss_peak_mb=_rss_kib(controller.pid, "VmHWM:") / 1024,
+                    cpu_s=_cpu_seconds(controller.pid),
+                    endpoints=endpoints,
+                    idle=idle_figures,
                 )
+                print(
+                    f"controller RSS: now {figures.rss_mb:.0f} MiB, peak {figures.rss_peak_mb:.0f} MiB; CPU"
+                    f" {figures.cpu_s:.1f}s since its start; pooled cluster clients: {endpoints:.0f}"
+                )
+                return figures
     finally:
         if controller is not None and controller.returncode is None:
             controller.terminate()
             await controller.wait()
         await asyncio.gather(kcp.stop(), *(c.stop() for c in physical))
+
+
+async def _idle(
+    client: KubeClient, vw: KubeClient, pid: int, health_port: int, registrations: int, window: float
+) -> IdleFigures | None:
+    """Writes while nothing changes, over ``window`` seconds (none when it is 0)."""
+    if window <= 0:
+        return None
+    kcp_before = await _kcp_writes(client)
+    status_before = await _status_writes(health_port)
+    idle_started = time.monotonic()
+    not_ready_seen = 0
+    while time.monotonic() - idle_started < window:
+        _rss_kib(pid, "VmRSS:")  # fails clearly if the controller died
+        listing = await vw.list(REGISTRATIONS, cluster=ALL_CLUSTERS)
+        not_ready_seen = max(not_ready_seen, sum(1 for item in listing["items"] if not _ready(item)))
+        await asyncio.sleep(5.0)  # a bench probe, not product code
+    seconds = time.monotonic() - idle_started
+    kcp_delta = await _kcp_writes(client)
+    kcp_delta.subtract(kcp_before)
+    figures = IdleFigures(
+        seconds=seconds,
+        kcp_writes_per_s=sum(kcp_delta.values()) / seconds,
+        status_writes_per_s=(await _status_writes(health_port) - status_before) / seconds,
+        per_100=100 / registrations,
+        not_ready_seen=not_ready_seen,
+        top=[(what, count / seconds) for what, count in kcp_delta.most_common(5) if count],
+    )
+    kcp_rate, status_rate, per_100 = figures.kcp_writes_per_s, figures.status_writes_per_s, figures.per_100
+    print(
+        f"idle {seconds:.0f}s: writes to kcp {kcp_rate:.2f}/s in all = {kcp_rate * per_100:.3f}/s per 100"
+        f" registrations; registration status writes {status_rate:.2f}/s = {status_rate * per_100:.3f}/s"
+        f" per 100; most registrations not Ready at once while idle: {not_ready_seen}"
+    )
+    top = ", ".join(f"{what} {rate:.2f}/s" for what, rate in figures.top)
+    print(f"writes kcp counted while idle, by kind: {top or 'none'}")
+    return figures
 
 
 if __name__ == "__main__":
@@ -271,5 +340,13 @@ if __name__ == "__main__":
     parser.add_argument("--controller-log-level", default="WARNING")
     args = parser.parse_args()
     asyncio.run(
-        main(args.registrations, args.workspaces, args.clusters, args.heartbeat, args.status_period, args.idle_seconds)
+        measure(
+            args.registrations,
+            args.workspaces,
+            args.clusters,
+            args.heartbeat,
+            args.status_period,
+            args.idle_seconds,
+            args.controller_log_level,
+        )
     )

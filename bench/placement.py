@@ -30,6 +30,7 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from tmc.placement import (
     Affinity,
@@ -154,11 +155,23 @@ def _decider(candidates: CandidateSet | list[ClusterCandidate], policy: Placemen
     return run
 
 
-def bench_decisions(sizes: Sequence[int], warm_runs: int, cold_runs: int) -> None:
-    print(
-        f"{'strategy':<14} {'clusters':>8} {'chosen':>7} | {'warm p50':>9} {'warm p99':>9} {'cpu p99':>8} | "
-        f"{'cold p50':>9} {'cold p99':>9}   (ms)"
-    )
+@dataclass(frozen=True)
+class DecisionFigures:
+    """One strategy at one fleet size: decision time in milliseconds."""
+
+    strategy: str
+    clusters: int
+    chosen: int
+    warm_p50: float
+    warm_p99: float
+    cpu_p99: float
+    cold_p50: float
+    cold_p99: float
+
+
+def measure_decisions(sizes: Sequence[int], warm_runs: int, cold_runs: int) -> list[DecisionFigures]:
+    """Per size and strategy; ``cold_runs`` applies at 10,000 clusters and up (smaller fleets use ``warm_runs``)."""
+    figures = []
     for size in sizes:
         clusters = fleet(size)
         candidates = CandidateSet(clusters)
@@ -171,11 +184,33 @@ def bench_decisions(sizes: Sequence[int], warm_runs: int, cold_runs: int) -> Non
             warm(0)  # fill the set's lazy indexes once, as a long-lived controller would have
             w, w_cpu = timed(warm, warm_runs)
             c, _ = timed(cold, cold_runs if size >= 10_000 else warm_runs)
-            print(
-                f"{name:<14} {size:>8} {len(result.decision):>7} | {percentile(w, 0.5):>9.3f} "
-                f"{percentile(w, 0.99):>9.3f} {percentile(w_cpu, 0.99):>8.3f} | "
-                f"{percentile(c, 0.5):>9.3f} {percentile(c, 0.99):>9.3f}"
+            figures.append(
+                DecisionFigures(
+                    strategy=name,
+                    clusters=size,
+                    chosen=len(result.decision),
+                    warm_p50=percentile(w, 0.5),
+                    warm_p99=percentile(w, 0.99),
+                    cpu_p99=percentile(w_cpu, 0.99),
+                    cold_p50=percentile(c, 0.5),
+                    cold_p99=percentile(c, 0.99),
+                )
             )
+    return figures
+
+
+def bench_decisions(sizes: Sequence[int], warm_runs: int, cold_runs: int) -> list[DecisionFigures]:
+    print(
+        f"{'strategy':<14} {'clusters':>8} {'chosen':>7} | {'warm p50':>9} {'warm p99':>9} {'cpu p99':>8} | "
+        f"{'cold p50':>9} {'cold p99':>9}   (ms)"
+    )
+    figures = measure_decisions(sizes, warm_runs, cold_runs)
+    for f in figures:
+        print(
+            f"{f.strategy:<14} {f.clusters:>8} {f.chosen:>7} | {f.warm_p50:>9.3f} {f.warm_p99:>9.3f} "
+            f"{f.cpu_p99:>8.3f} | {f.cold_p50:>9.3f} {f.cold_p99:>9.3f}"
+        )
+    return figures
 
 
 def bench_batch(workload_count: int, cluster_count: int) -> None:
@@ -213,13 +248,21 @@ def bench_memory(size: int) -> None:
     )
 
 
+SIZES = (100, 1_000, 10_000)
+
+
+def runs(quick: bool) -> tuple[int, int]:
+    """Warm runs per (size, strategy), and cold runs at 10,000 clusters."""
+    return (30, 5) if quick else (300, 30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs (for CI smoke tests)")
     args = parser.parse_args()
-    warm_runs, cold_runs = (30, 5) if args.quick else (300, 30)
+    warm_runs, cold_runs = runs(args.quick)
     print(f"python {sys.version.split()[0]}, {warm_runs} warm / {cold_runs} cold runs at 10k\n")
-    bench_decisions((100, 1_000, 10_000), warm_runs, cold_runs)
+    bench_decisions(SIZES, warm_runs, cold_runs)
     bench_batch(1_000, 1_000)
     bench_memory(10_000)
     print(f"(load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs)")

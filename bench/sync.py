@@ -42,7 +42,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,6 +74,9 @@ NAMESPACE = "default"
 FLOOR_NAMESPACE = "bench-floor"
 FLOOR_WARMUP = 5
 PODS_PER_NODE = 110
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# The controller's defaults, passed explicitly because a failover measurement depends on them.
+HEARTBEAT_S, GRACE_S = 10.0, 30.0
 GOAL_P50_RATIO, GOAL_P99_RATIO, GOAL_CONVERGED_S, GOAL_RSS_MB = 2.0, 5.0, 60.0, 300.0
 
 console = Console(width=150)
@@ -226,6 +229,19 @@ def applied_everywhere(binding: JSON) -> bool:
     return bool(wanted) and wanted <= done and generation_seen
 
 
+def rolled_out(obj: JSON) -> bool:
+    """A Deployment whose controller observed its generation and has every wanted replica available: on a
+    cluster, the copy's own controller; in kcp, the status TMC brings back to the tenant's object."""
+    status = obj.get("status") or {}
+    wanted = int((obj.get("spec") or {}).get("replicas", 1))
+    observed = status.get("observedGeneration")
+    return (
+        observed is not None
+        and observed >= obj["metadata"].get("generation", 0)
+        and int(status.get("availableReplicas") or 0) >= wanted
+    )
+
+
 def registration_ready(obj: JSON) -> bool:
     conditions = (obj.get("status") or {}).get("conditions", [])
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
@@ -241,6 +257,8 @@ class Observations:
     seen: dict[WorkloadKey, tuple[float, str]] = field(default_factory=dict)
     bound: dict[WorkloadKey, float] = field(default_factory=dict)  # its WorkloadBinding first seen
     converged: dict[WorkloadKey, float] = field(default_factory=dict)
+    copy_ready: dict[WorkloadKey, float] = field(default_factory=dict)  # its copy first seen rolled out
+    tenant_ready: dict[WorkloadKey, float] = field(default_factory=dict)  # its own status first seen rolled out
     wrong_namespace: list[str] = field(default_factory=list)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     by_binding: dict[WorkloadKey, WorkloadKey] = field(default_factory=dict)
@@ -258,12 +276,15 @@ class Observations:
                 annotations.get(ORIGIN_NAMESPACE, ""),
                 annotations.get(ORIGIN_NAME, ""),
             )
-            if key not in self.expected or key in self.seen:
+            if key not in self.expected:
                 return
-            self.seen[key] = (time.monotonic(), cluster)
-            mapped = Locator(key[0], key[1], self.registrations[cluster]).physical_namespace
-            if obj["metadata"]["namespace"] != mapped:
-                self.wrong_namespace.append(f"{key} on {cluster} in {obj['metadata']['namespace']}, not {mapped}")
+            if key not in self.seen:
+                self.seen[key] = (time.monotonic(), cluster)
+                mapped = Locator(key[0], key[1], self.registrations[cluster]).physical_namespace
+                if obj["metadata"]["namespace"] != mapped:
+                    self.wrong_namespace.append(f"{key} on {cluster} in {obj['metadata']['namespace']}, not {mapped}")
+            if key not in self.copy_ready and rolled_out(obj):
+                self.copy_ready[key] = time.monotonic()
             self._check()
 
         return handle
@@ -281,8 +302,21 @@ class Observations:
             self.converged[key] = time.monotonic()
             self._check()
 
+    def on_tenant_object(self, event: str, obj: JSON) -> None:
+        if event == "DELETED":
+            return
+        metadata = obj["metadata"]
+        key = (
+            (metadata.get("annotations") or {}).get("kcp.io/cluster", ""),
+            metadata.get("namespace", ""),
+            metadata["name"],
+        )
+        if key in self.expected and key not in self.tenant_ready and rolled_out(obj):
+            self.tenant_ready[key] = time.monotonic()
+            self._check()
+
     def _check(self) -> None:
-        if len(self.seen) == len(self.expected) and len(self.converged) == len(self.expected):
+        if all(len(seen) == len(self.expected) for seen in (self.seen, self.converged, self.tenant_ready)):
             self.done.set()
 
 
@@ -384,6 +418,10 @@ async def start_controller(kcp: KcpServer, health_port: int, log_path: Path) -> 
             str(kcp.admin_kubeconfig_path),
             "--health-port",
             str(health_port),
+            "--heartbeat-period",
+            str(HEARTBEAT_S),
+            "--grace-period",
+            str(GRACE_S),
             "--allow-cluster-cidr",
             "127.0.0.0/8",
             "--log-level",
@@ -456,7 +494,26 @@ class Options:
     keep: bool
 
 
-async def main(options: Options) -> None:
+@dataclass
+class Session:
+    """Servers, tenants and a running controller, ready for workloads; the floor was measured before it started."""
+
+    options: Options
+    kcp: KcpServer
+    physical: dict[str, PhysicalCluster]
+    client: KubeClient  # kcp, as its admin
+    vw: KubeClient  # the tmc.kcp.io virtual workspace: every bound tenant, the controller's own view
+    tenants: list[Tenant]
+    floor: Floor
+    controller: asyncio.subprocess.Process
+    health_port: int
+    controller_log: Path
+
+
+@contextlib.asynccontextmanager
+async def session(options: Options) -> AsyncIterator[Session]:
+    """Start kcp and the clusters, set up the tenants, measure the floor, start the controller and wait until it
+    leads and every registration is Ready; stop it all on the way out."""
     work = Path(tempfile.mkdtemp(prefix="tmc-bench-sync-"))
     controller_log = Path(tempfile.mkstemp(prefix="tmc-bench-sync-controller-", suffix=".log")[1])
     nodes = node_spec(options.workloads, options.replicas, options.clusters, options.nodes)
@@ -469,9 +526,9 @@ async def main(options: Options) -> None:
         f"starting kcp and {options.clusters} clusters ({nodes.count} kwok nodes x {nodes.pods} pods each) in {work}"
     )
     started = time.monotonic()
-    await asyncio.gather(kcp.start(), *(c.start() for c in physical.values()))
     controller: asyncio.subprocess.Process | None = None
     try:
+        await asyncio.gather(kcp.start(), *(c.start() for c in physical.values()))
         async with KubeClient(kcp.access) as client:
             await install(client)
             limit = asyncio.Semaphore(4)
@@ -509,8 +566,9 @@ async def main(options: Options) -> None:
                     f"controller ready, leading, {options.workspaces * options.clusters} registrations Ready after"
                     f" {time.monotonic() - controller_started:.1f}s (log: {controller_log})"
                 )
-                result = await run_workloads(options, client, vw, kcp, tenants, physical, controller, health_port)
-            report(options, floor, result)
+                yield Session(
+                    options, kcp, physical, client, vw, list(tenants), floor, controller, health_port, controller_log
+                )
     finally:
         if controller is not None and controller.returncode is None:
             controller.terminate()
@@ -518,6 +576,12 @@ async def main(options: Options) -> None:
         await asyncio.gather(kcp.stop(), *(c.stop() for c in physical.values()))
         if not options.keep:
             shutil.rmtree(work, ignore_errors=True)
+
+
+async def main(options: Options) -> None:
+    async with session(options) as s:
+        result = await run_workloads(s)
+    report(options, s.floor, result)
 
 
 @dataclass
@@ -531,64 +595,85 @@ class Result:
     bench_kcp_requests: int
     rss_before_mb: float
     rss_peak_mb: float
+    cpu_s: float  # the controller's CPU seconds (user + system) in the window
+    cpu_total_s: float  # ... since it started
     controller_before: str  # the controller's /metrics text at the window's start and end
     controller_after: str
     timed_out: bool
 
 
-async def run_workloads(
-    options: Options,
-    client: KubeClient,
-    vw: KubeClient,
-    kcp: KcpServer,
-    tenants: list[Tenant],
-    physical: dict[str, PhysicalCluster],
-    controller: asyncio.subprocess.Process,
-    health_port: int,
-) -> Result:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (all its threads) so far."""
+    stat = Path(f"/proc/{pid}/stat")
+    if not stat.exists():
+        raise SystemExit(f"the controller process {pid} exited; see its log")
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+async def watch_all(
+    watches: list[tuple[KubeClient, Resource, Callable[[str, JSON], None], LogicalClusterPath | None, str | None]],
+) -> list[asyncio.Task[None]]:
+    """Start ``list_and_watch`` for each (client, resource, handler, cluster, label selector); return once every
+    first list is in, so no later change is missed."""
+    tasks, listed = [], []
+    for client, resource, handler, cluster, selector in watches:
+        event = asyncio.Event()
+        tasks.append(
+            asyncio.create_task(
+                list_and_watch(client, resource, handler, event, cluster=cluster, label_selector=selector)
+            )
+        )
+        listed.append(event)
+    try:
+        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in listed)), 60)
+    except BaseException:
+        await cancel(tasks)
+        raise
+    return tasks
+
+
+async def cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def run_workloads(s: Session) -> Result:
+    options = s.options
     plan = [
-        (tenants[i % len(tenants)], f"w-{i:05d}") for i in range(options.workloads)
+        (s.tenants[i % len(s.tenants)], f"w-{i:05d}") for i in range(options.workloads)
     ]  # interleaved: successive creates go to different workspaces, as independent tenants' would
     observations = Observations(
         expected={(t.logical, NAMESPACE, name) for t, name in plan},
-        registrations={name: name for name in physical},
+        registrations={name: name for name in s.physical},
     )
-    direct = {name: KubeClient(c.access) for name, c in physical.items()}
+    direct = {name: KubeClient(c.access) for name, c in s.physical.items()}
     watchers: list[asyncio.Task[None]] = []
     try:
-        listed = []
-        for name, cluster_client in direct.items():
-            event = asyncio.Event()
-            watchers.append(
-                asyncio.create_task(
-                    list_and_watch(
-                        cluster_client,
-                        DEPLOYMENTS,
-                        observations.on_copy(name),
-                        event,
-                        label_selector=f"{MANAGED_LABEL}=true",
-                    )
-                )
-            )
-            listed.append(event)
-        event = asyncio.Event()
-        watchers.append(
-            asyncio.create_task(list_and_watch(vw, BINDINGS, observations.on_binding, event, cluster=ALL_CLUSTERS))
+        managed = f"{MANAGED_LABEL}=true"
+        watchers = await watch_all(
+            [(c, DEPLOYMENTS, observations.on_copy(name), None, managed) for name, c in direct.items()]
+            + [
+                (s.vw, BINDINGS, observations.on_binding, ALL_CLUSTERS, None),
+                (s.vw, DEPLOYMENTS, observations.on_tenant_object, ALL_CLUSTERS, None),
+            ]
         )
-        listed.append(event)
-        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in listed)), 60)
 
-        kcp_before = await request_counts(client)
+        kcp_before = await request_counts(s.client)
         clusters_before = {name: await request_counts(c) for name, c in direct.items()}
-        rss_before = rss_kib(controller.pid, "VmRSS:") / 1000
-        metrics_before = await controller_metrics(health_port)
+        rss_before = rss_kib(s.controller.pid, "VmRSS:") / 1000
+        cpu_before = cpu_seconds(s.controller.pid)
+        metrics_before = await controller_metrics(s.health_port)
 
         limit = asyncio.Semaphore(options.create_concurrency)
 
         async def create(tenant: Tenant, name: str) -> None:
             async with limit:
                 observations.created[(tenant.logical, NAMESPACE, name)] = time.monotonic()
-                await client.create(
+                await s.client.create(
                     DEPLOYMENTS, deployment(name, options.replicas, NAMESPACE), cluster=tenant.path, namespace=NAMESPACE
                 )
 
@@ -605,9 +690,10 @@ async def run_workloads(
         except TimeoutError:
             timed_out = True
         ended = time.monotonic()
-        kcp_after = await request_counts(client)
+        cpu_after = cpu_seconds(s.controller.pid)
+        kcp_after = await request_counts(s.client)
         clusters_after = {name: await request_counts(c) for name, c in direct.items()}
-        metrics_after = await controller_metrics(health_port)
+        metrics_after = await controller_metrics(s.health_port)
         return Result(
             observations=observations,
             first_create=first_create,
@@ -617,19 +703,84 @@ async def run_workloads(
             cluster_requests={name: clusters_after[name] - clusters_before[name] for name in direct},
             bench_kcp_requests=options.workloads + 1,  # the creates, and the /metrics read in between
             rss_before_mb=rss_before,
-            rss_peak_mb=rss_kib(controller.pid, "VmHWM:") / 1000,
+            rss_peak_mb=rss_kib(s.controller.pid, "VmHWM:") / 1000,
+            cpu_s=cpu_after - cpu_before,
+            cpu_total_s=cpu_after,
             controller_before=metrics_before,
             controller_after=metrics_after,
             timed_out=timed_out,
         )
     finally:
-        for task in watchers:
-            task.cancel()
-        for task in watchers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(watchers)
         for c in direct.values():
             await c.close()
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The headline numbers of a run (milliseconds unless named otherwise)."""
+
+    workloads: int
+    workspaces: int
+    clusters: int
+    floor_p50: float
+    floor_p99: float
+    p50: float
+    p99: float
+    copies_seen: int
+    status_p50: float  # a copy rolled out on its cluster -> the tenant's object shows it rolled out
+    status_p99: float
+    status_samples: int
+    converged_s: float  # first create -> every binding Applied on its cluster (nan unless all)
+    converged: int
+    tenants_ready_s: float  # first create -> every tenant's object shows its copy rolled out (nan unless all)
+    tenants_ready: int
+    rss_peak_mb: float
+    cpu_s: float
+    window_s: float
+
+    @property
+    def p50_ratio(self) -> float:
+        return self.p50 / self.floor_p50
+
+    @property
+    def p99_ratio(self) -> float:
+        return self.p99 / self.floor_p99
+
+
+def figures(options: Options, floor: Floor, result: Result) -> Figures:
+    obs = result.observations
+    n = len(obs.expected)
+    latencies = [(obs.seen[k][0] - obs.created[k]) * 1000 for k in obs.expected if k in obs.seen and k in obs.created]
+    status = [
+        (obs.tenant_ready[k] - obs.copy_ready[k]) * 1000
+        for k in obs.expected
+        if k in obs.tenant_ready and k in obs.copy_ready
+    ]
+
+    def all_done(times: dict[WorkloadKey, float]) -> float:
+        return max(times.values()) - result.first_create if times and len(times) == n else math.nan
+
+    return Figures(
+        workloads=n,
+        workspaces=options.workspaces,
+        clusters=options.clusters,
+        floor_p50=floor.p50,
+        floor_p99=floor.p99,
+        p50=percentile(latencies, 50),
+        p99=percentile(latencies, 99),
+        copies_seen=len(latencies),
+        status_p50=percentile(status, 50),
+        status_p99=percentile(status, 99),
+        status_samples=len(status),
+        converged_s=all_done(obs.converged),
+        converged=len(obs.converged),
+        tenants_ready_s=all_done(obs.tenant_ready),
+        tenants_ready=len(obs.tenant_ready),
+        rss_peak_mb=result.rss_peak_mb,
+        cpu_s=result.cpu_s,
+        window_s=result.ended - result.first_create,
+    )
 
 
 # -- the report --------------------------------------------------------------------------------------------
@@ -642,8 +793,9 @@ def verdict(ok: bool) -> str:
 def report(options: Options, floor: Floor, result: Result) -> None:
     obs = result.observations
     n = len(obs.expected)
+    headline = figures(options, floor, result)
     latencies = [(obs.seen[k][0] - obs.created[k]) * 1000 for k in obs.expected if k in obs.seen and k in obs.created]
-    p50, p90, p99 = (percentile(latencies, p) for p in (50, 90, 99))
+    p50, p90, p99 = headline.p50, percentile(latencies, 90), headline.p99
     worst = max(latencies) if latencies else math.nan
     all_converged = len(obs.converged) == n
     converged_s = (max(obs.converged.values()) - result.first_create) if obs.converged else math.nan
@@ -704,6 +856,18 @@ def report(options: Options, floor: Floor, result: Result) -> None:
         verdict(all_converged and converged_s < GOAL_CONVERGED_S),
     )
     table.add_row(
+        "first create -> every tenant's object rolled out",
+        f"{headline.tenants_ready_s:.1f} s ({headline.tenants_ready}/{n})",
+        "its own status, brought back",
+        "",
+    )
+    table.add_row(
+        "status: copy rolled out -> tenant's object shows it p50 / p99",
+        f"{headline.status_p50:.0f} / {headline.status_p99:.0f} ms",
+        f"{headline.status_samples}/{n} pairs seen",
+        "",
+    )
+    table.add_row(
         "creates sent in",
         f"{result.last_create - result.first_create:.1f} s",
         f"{options.create_concurrency} at a time",
@@ -714,6 +878,12 @@ def report(options: Options, floor: Floor, result: Result) -> None:
         f"{result.rss_before_mb:.0f} / {result.rss_peak_mb:.0f} MB",
         f"< {GOAL_RSS_MB:g} MB",
         verdict(result.rss_peak_mb < GOAL_RSS_MB),
+    )
+    table.add_row(
+        "controller CPU in the window / since start",
+        f"{result.cpu_s:.1f} / {result.cpu_total_s:.1f} s",
+        f"window {headline.window_s:.1f} s",
+        "",
     )
     kcp_total = sum(result.kcp_requests.values())
     kcp_writes = sum(v for (verb, _, _), v in result.kcp_requests.items() if verb in MUTATING_VERBS)
@@ -774,7 +944,8 @@ def report(options: Options, floor: Floor, result: Result) -> None:
         missing_bindings = n - len(obs.converged)
         console.print(
             f"[red]timed out after {options.timeout:.0f}s:[/red] {missing_copies} copies never seen,"
-            f" {missing_bindings} bindings never Applied (e.g. {sorted(obs.expected - set(obs.converged))[:3]})"
+            f" {missing_bindings} bindings never Applied (e.g. {sorted(obs.expected - set(obs.converged))[:3]}),"
+            f" {n - len(obs.tenant_ready)} tenant objects never rolled out"
         )
     if obs.wrong_namespace:
         console.print(
