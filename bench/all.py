@@ -189,7 +189,7 @@ async def sync_stage(report: Report, sizes: Sizes, timeout: float) -> None:
         report.add(
             f"failover: cluster stopped -> its {lost.workloads} workloads Ready elsewhere, p50 / all"
             f" (heartbeat {lost.heartbeat_s:g} s, grace {lost.grace_s:g} s)",
-            f"{seconds(lost.p50)} / {seconds(lost.all_s)}; cluster seen lost after {seconds(lost.lost_s)}"
+            f"{seconds(lost.p50)} / {seconds(lost.all_s)}; its copies shown Unknown after {seconds(lost.lost_s)}"
             + ("" if len(lost.ready_s) == lost.workloads else f" ({len(lost.ready_s)}/{lost.workloads})"),
             KARMADA_FAILOVER,
         )
@@ -206,8 +206,8 @@ async def registrations_stage(report: Report, sizes: Sizes) -> None:
         idle=0,
     )
     report.add(
-        f"registrations: controller start -> {f.registrations:,} Ready ({f.workspaces} workspaces,"
-        f" {f.clusters} clusters behind them)",
+        f"registrations: controller start -> {f.registrations:,} Ready ({f.workspaces} workspaces;"
+        f" kubeconfigs of {f.clusters} live cluster{'s' if f.clusters != 1 else ''})",
         f"{f.ready_s:,.1f} s" + ("" if f.ready == f.registrations else f" ({f.ready}/{f.registrations} Ready)"),
         KARMADA_CLUSTERS,
     )

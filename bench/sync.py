@@ -20,7 +20,10 @@ replica fits), installs TMC, binds W workspaces, registers every cluster in each
 
 Reported: create -> present-on-cluster latency p50/p90/p99/max beside the floor and their ratios (goals: p50
 <= 2x, p99 <= 5x); time from the first create until every binding reports ``Applied`` on its cluster at the
-binding's generation (goal < 60 s); controller peak RSS (``VmHWM``, goal < 300 MB); requests sent to kcp and
+binding's generation (goal < 60 s), and until every tenant's Deployment (watched through the virtual workspace)
+shows its copy rolled out; status latency under load, from a copy first seen rolled out on its cluster to its
+tenant's object first seen so; controller peak RSS (``VmHWM``, goal < 300 MB) and CPU seconds (user + system,
+from ``/proc``) over the window; requests sent to kcp and
 to each cluster over that window (``apiserver_request_total`` deltas). kcp's count includes the bench's own
 creates, which are subtracted; a cluster's count includes its controller-manager, scheduler and kwok (pods
 being rolled out), so ``APPLY`` requests (server-side apply: only TMC's syncer uses it here) and requests on
@@ -28,6 +31,10 @@ namespaces are shown apart. Goals missed print NOT MET; the exit status is non-z
 not run.
 
     flock /tmp/tmc-e2e.lock .venv/bin/python bench/sync.py [--workloads 1000] [--workspaces 20] [--clusters 3]
+
+As a module (``python -m bench`` does this): ``async with session(options) as s`` gives running servers, tenants,
+the floor and a leading controller; ``run_workloads(s)`` measures; ``figures(...)`` returns the headline numbers;
+further measurements (status at rest, failover) run in the same session.
 """
 
 from __future__ import annotations
