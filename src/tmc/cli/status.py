@@ -33,7 +33,7 @@ from tmc.cli.common import describe, fail, load_target, run, stdout_console
 from tmc.controllers.run import LEASE_NAME, LEASE_NAMESPACE
 from tmc.errors import ApiError, NotFoundError
 from tmc.install.desired import TMC_WORKSPACE
-from tmc.kcp.paths import ALL_CLUSTERS
+from tmc.kcp.paths import ALL_CLUSTERS, ROOT
 from tmc.kcp.resources import API_EXPORT_ENDPOINT_SLICES, API_EXPORTS, EVENTS, LEASES, Resource, resource_of
 from tmc.kcp.rest import JSON, KubeClient
 from tmc.kcp.virtual_workspace import endpoint_urls
@@ -101,7 +101,11 @@ async def _kcp(client: KubeClient, report: Report) -> bool:
         report.lines.append(f"kcp:        {client.access.server} unreachable")
         return False
     try:
-        version = str((await client.request("GET", "/version")).get("gitVersion", "?"))
+        # kcp serves /version inside a workspace only (at its base URL it is forbidden even to an admin).
+        info = await client.request("GET", f"{ROOT.url_prefix}/version")
+        version = str(info.get("gitVersion", "?"))
+        if "$Format" in version:  # a kcp built without version stamping: its Kubernetes API level is still known
+            version = f"Kubernetes API {info.get('major', '?')}.{info.get('minor', '?')}"
     except ApiError:
         version = "?"
     if code != 200:
