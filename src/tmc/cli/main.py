@@ -219,10 +219,9 @@ def explain(
     """Per workload and cluster: eligible or not and why, selected, replicas and score."""
     import time
 
-    from rich.console import Console
     from rich.table import Table
 
-    from tmc.cli.common import load_target
+    from tmc.cli.common import load_target, stdout_console
     from tmc.controllers.workloadplacement.explain import explain_placement
 
     namespace, _, name = placement.rpartition("/")
@@ -242,7 +241,8 @@ def explain(
                 "" if v.score is None else str(v.score),
                 "; ".join(v.reasons),
             )
-        Console(soft_wrap=True).print(table if verdicts else "no workload matches the placement")
+        # Wide when piped, as every table of the CLI: a cell cut to the terminal's width would lose the reason.
+        stdout_console().print(table if verdicts else "no workload matches the placement")
 
     _run(run())
 
