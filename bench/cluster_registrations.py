@@ -20,6 +20,7 @@ import asyncio
 import base64
 import contextlib
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -286,6 +287,7 @@ async def measure(
             controller.terminate()
             await controller.wait()
         await asyncio.gather(kcp.stop(), *(c.stop() for c in physical))
+        shutil.rmtree(work, ignore_errors=True)
 
 
 async def _idle(
