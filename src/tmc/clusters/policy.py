@@ -41,11 +41,13 @@ import base64
 import binascii
 import ipaddress
 import socket
+import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import yaml
 
 from tmc.clusters.errors import AddressNotAllowed, CredentialsRefused
@@ -124,13 +126,35 @@ def check_kubeconfig(text: str, *, source: str = "kubeconfig") -> ClusterAccess:
             "InvalidKubeconfig",
             f"{source}: {user_path} needs both client-certificate-data and client-key-data, or neither",
         )
-    return ClusterAccess(
+    ca = _data(cluster, "certificate-authority-data", cluster_path, source)
+    access = ClusterAccess(
         server=server,
-        ca_data=_data(cluster, "certificate-authority-data", cluster_path, source),
+        ca_data=ca,
         token=token.strip() if isinstance(token, str) else None,
         client_cert_data=cert,
         client_key_data=key,
     )
+    _check_tls(access, f"{cluster_path}.certificate-authority-data", user_path, source)
+    return access
+
+
+def _check_tls(access: ClusterAccess, ca_field: str, user_path: str, source: str) -> None:
+    """The CA and client pair must load the way the cluster's client loads them: refused here, with the field
+    named, rather than failing every time a client is built from them."""
+    if access.ca_data is not None:
+        try:
+            ssl.create_default_context(cadata=access.ca_data.decode())
+        except (ssl.SSLError, ValueError):
+            raise CredentialsRefused("InvalidKubeconfig", f"{source}: {ca_field} is not a PEM CA certificate") from None
+    if access.client_cert_data is not None:
+        try:
+            access.ssl_context()
+        except (ssl.SSLError, ValueError, OSError):
+            raise CredentialsRefused(
+                "InvalidKubeconfig",
+                f"{source}: {user_path}.client-certificate-data and {user_path}.client-key-data are not a matching"
+                " PEM certificate and private key",
+            ) from None
 
 
 def _entries(value: Any, list_name: str, entry_field: str, source: str) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -193,6 +217,10 @@ def _server(value: Any, field: str, source: str) -> str:
         raise CredentialsRefused("InvalidServer", f"{source}: {field} may not carry user info, a query or a fragment")
     if port == 0:
         raise CredentialsRefused("InvalidServer", f"{source}: {field} has port 0")
+    try:
+        httpx.URL(value)  # what the cluster's client parses it with: IDNA host names, no control characters
+    except httpx.InvalidURL:
+        raise CredentialsRefused("InvalidServer", f"{source}: {field} is not a valid URL") from None
     return value.rstrip("/")
 
 

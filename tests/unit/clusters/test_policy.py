@@ -12,10 +12,13 @@ import yaml
 from tmc.clusters import AddressNotAllowed, AddressPolicy, CredentialsRefused, check_kubeconfig
 from tmc.clusters.policy import refused_category
 from tmc.errors import ConfigError
+from tmc.local.certs import generate_serving_pki
 
-CA = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n").decode()
-CERT = base64.b64encode(b"client cert").decode()
-KEY = base64.b64encode(b"client key").decode()
+# Real TLS material: the policy refuses what a client cannot be built from (test_policy_garbage.py).
+PKI = generate_serving_pki("policy-test")
+CA = base64.b64encode(PKI.ca_cert).decode()
+CERT = base64.b64encode(PKI.cert).decode()
+KEY = base64.b64encode(PKI.key).decode()
 
 
 def kubeconfig(
@@ -173,7 +176,7 @@ def test_the_allowed_fields_make_a_cluster_access() -> None:
     assert access.token == "secret-token"
     assert access.ca_data is not None
     assert access.ca_data.startswith(b"-----BEGIN")
-    assert (access.client_cert_data, access.client_key_data) == (b"client cert", b"client key")
+    assert (access.client_cert_data, access.client_key_data) == (PKI.cert, PKI.key)
     assert not access.insecure_skip_tls_verify
     assert "secret-token" not in repr(access)
 
