@@ -30,6 +30,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
 from tmc import __version__, clusters
 from tmc.api import EXPORT_NAME
 from tmc.controllers.apiexport import controller as apiexport
@@ -74,6 +76,11 @@ class ControllerOptions:
     allowed_cluster_cidrs: tuple[str, ...] = ()
     # Append one JSON line per write to kcp here (tmc.runtime.journal): an audit trail naming this process.
     write_log: Path | None = None
+    # Test hook, no flag: the HTTP transport of every connection pool to kcp (its virtual workspace URLs
+    # included), e.g. tests/e2e/faults.py's, which fails a fraction of status writes. It verifies kcp's
+    # certificate itself and is shared by every pool, each of which calls its aclose() when closed: it must
+    # outlive that (its owner closes it). None: httpx's own transport per pool, with the kubeconfig's CA.
+    kcp_transport: httpx.AsyncBaseTransport | None = None
 
     def __post_init__(self) -> None:
         if self.leader_election and not 0 < self.retry_period < self.renew_deadline < self.lease_duration:
@@ -95,8 +102,10 @@ async def run_controllers(access: ClusterAccess, options: ControllerOptions, sto
     journal = WriteJournal(options.write_log, identity) if options.write_log is not None else None
     on_write = journal.record if journal is not None else None
     async with (
-        KubeClient(access, user_agent=user_agent, on_write=on_write) as kcp,
-        VirtualWorkspaceClient(access, user_agent=user_agent, on_write=on_write) as virtual_workspace,
+        KubeClient(access, user_agent=user_agent, on_write=on_write, transport=options.kcp_transport) as kcp,
+        VirtualWorkspaceClient(
+            access, user_agent=user_agent, on_write=on_write, transport=options.kcp_transport
+        ) as virtual_workspace,
         contextlib.AsyncExitStack() as cleanup,
     ):
         if journal is not None:
