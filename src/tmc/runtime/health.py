@@ -18,7 +18,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, disable_created_metrics, generate_latest
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,9 @@ class HealthServer:
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
+        # The text format has no notion of a counter's creation time: prometheus-client would publish each one
+        # as an extra `<name>_created` gauge family, doubling the series every scrape stores for no reader.
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in prometheus-client 0.26
         self._server = await asyncio.start_server(self._serve, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]  # the real port when asked for 0
         log.info("health server listening on http://%s:%d", self.host, self.port)

@@ -209,4 +209,7 @@ def configure_logging(level: str = "INFO", log_format: str = "text", stream: IO[
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # httpx logs every request at INFO: one line per API call drowns the controller's own records (and costs a
+    # formatted record per request under load). Writes are journalled by --write-log; requests show at DEBUG.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING)
     return handler
