@@ -197,3 +197,32 @@ def runnable(repo: Path = REPO) -> dict[Path, list[Command]]:
         for path in documented_files(repo)
         if any(block.language in SHELL_LANGUAGES for block in blocks(path))
     }
+
+
+def script(commands: list[Command], results: Path, cwd: Path = REPO) -> str:
+    """One shell for a page's commands, in order, each one's output and exit code kept in ``results``."""
+    parts = [f"cd {cwd}"]
+    for index, command in enumerate(commands):
+        # A group, not a subshell: an `export` holds for the commands after it. The newline before `}` ends a
+        # trailing comment.
+        parts.append(f'{{ {command.text}\n}} >"{results}/{index}.out" 2>&1 </dev/null\necho $? >"{results}/{index}.rc"')
+    return "\n".join(parts) + "\n"
+
+
+def check(commands: list[Command], results: Path, page: str, *, timeout: float) -> tuple[int, list[str]]:
+    """After ``script`` ran: how many commands finished, and what each wrong one did, to show in full."""
+    failures: list[str] = []
+    for index, command in enumerate(commands):
+        where = f"{page}:{command.line}: {command.text}"
+        rc_file, out_file = results / f"{index}.rc", results / f"{index}.out"
+        output = out_file.read_text(errors="replace") if out_file.exists() else ""
+        if not rc_file.exists():
+            failures.append(f"{where}\n  did not finish within {timeout:.0f}s\n{output}")
+            return index, failures
+        code = int(rc_file.read_text())
+        if code != command.expected_exit:
+            failures.append(f"{where}\n  exit {code}, the docs expect {command.expected_exit}:\n{output}")
+        elif not shows(output, command.expected_output):
+            shown = "\n".join(command.expected_output)
+            failures.append(f"{where}\n  output differs from the docs; shown:\n{shown}\n  printed:\n{output}")
+    return len(commands), failures

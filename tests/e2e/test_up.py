@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.docs_commands import REPO, Command, runnable, shows
+from tests.docs_commands import REPO, check, runnable, script
 from tmc.api import CLUSTER_REGISTRATION, WORKLOAD_PLACEMENT
 from tmc.cli import tables
 from tmc.controllers.run import LEASE_NAME, LEASE_NAMESPACE
@@ -574,16 +574,6 @@ async def test_status_names_the_leader_and_the_lag(embedded: Embedded) -> None:
 # -- the docs ---------------------------------------------------------------------------------------------
 
 
-def _script(commands: list[Command], results: Path) -> str:
-    """One shell for a file's commands, in order, each one's output and exit code kept apart."""
-    parts = [f"cd {REPO}"]
-    for index, command in enumerate(commands):
-        # A group, not a subshell: an `export` holds for the commands after it. The newline before `}` ends a
-        # trailing comment.
-        parts.append(f'{{ {command.text}\n}} >"{results}/{index}.out" 2>&1 </dev/null\necho $? >"{results}/{index}.rc"')
-    return "\n".join(parts) + "\n"
-
-
 async def test_every_documented_command_runs_against_tmc_up(embedded: Embedded, tmp_path: Path) -> None:
     if shutil.which("kubectl") is None:
         pytest.skip("the docs use kubectl, which is not installed")
@@ -597,32 +587,23 @@ async def test_every_documented_command_runs_against_tmc_up(embedded: Embedded, 
         results = tmp_path / path.stem
         results.mkdir()
         process = await asyncio.create_subprocess_exec(
-            "bash", "-c", _script(commands, results), stdin=asyncio.subprocess.DEVNULL, env=up.env, cwd=REPO
+            "bash",
+            "-c",
+            script(commands, results),
+            stdin=asyncio.subprocess.DEVNULL,
+            env=up.env,
+            cwd=REPO,
+            start_new_session=True,
         )
         try:
             await asyncio.wait_for(process.wait(), COMMAND_TIMEOUT * 2)
         except TimeoutError:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)  # the shell and the command it waits for
             await process.wait()
-        for index, command in enumerate(commands):
-            where = f"{path.relative_to(REPO)}:{command.line}: {command.text}"
-            rc_file, out_file = results / f"{index}.rc", results / f"{index}.out"
-            output = out_file.read_text(errors="replace") if out_file.exists() else ""
-            if not rc_file.exists():
-                failures.append(f"{where}\n  did not finish within {COMMAND_TIMEOUT * 2:.0f}s\n{output}")
-                break
-            ran += 1
-            code = int(rc_file.read_text())
-            if code != command.expected_exit:
-                failures.append(f"{where}\n  exit {code}, the docs expect {command.expected_exit}:\n{output}")
-            elif not shows(output, command.expected_output):
-                failures.append(
-                    f"{where}\n  output differs from the docs; shown:\n"
-                    + "\n".join(command.expected_output)
-                    + f"\n  printed:\n{output}"
-                )
+        done, failed = check(commands, results, f"{path.relative_to(REPO)}", timeout=COMMAND_TIMEOUT * 2)
+        ran += done
+        failures += failed
     assert not failures, "\n\n".join(failures)
-    assert ran >= 10, "the docs test ran fewer commands than the docs hold"
     embedded.timings[f"docs test ({ran} commands)"] = time.monotonic() - started
 
 

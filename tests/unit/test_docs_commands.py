@@ -6,11 +6,14 @@ would silently miss: a command in a ``text`` block, a marker that marks nothing,
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.docs_commands import Command, blocks, documented_files, problems, runnable, shows
+from tests.docs_commands import Command, blocks, check, documented_files, problems, runnable, script, shows
 
 
 @pytest.mark.parametrize("path", documented_files(), ids=lambda p: p.name)
@@ -112,3 +115,36 @@ def test_what_the_convention_refuses(tmp_path: Path, text: str, problem: str) ->
 )
 def test_shown_output_must_appear_in_order(output: str, expected: tuple[str, ...], result: bool) -> None:
     assert shows(output, expected) is result
+
+
+def test_a_pages_commands_run_in_one_shell_and_each_is_judged(tmp_path: Path) -> None:
+    commands = [
+        Command("export GREETING=hello   # holds for the commands after it", 1, 0),
+        Command('test "$GREETING" = hello && echo "$GREETING  world"', 2, 0, ("hello world",)),
+        Command("false", 3, 0),
+        Command("exit_three() { return 3; }; exit_three", 4, 3),
+        Command("echo no", 5, 0, ("yes",)),
+        Command("echo continued \\\n  line", 6, 0, ("continued line",)),
+    ]
+    results = tmp_path / "results"
+    results.mkdir()
+    subprocess.run(["bash", "-c", script(commands, results, cwd=tmp_path)], check=False, timeout=30)
+    ran, failures = check(commands, results, "page.md", timeout=30)
+    assert ran == len(commands)
+    assert [failure.splitlines()[0] for failure in failures] == ["page.md:3: false", "page.md:5: echo no"]
+    assert "exit 1, the docs expect 0" in failures[0]
+    assert "output differs from the docs" in failures[1]
+
+
+def test_a_command_that_never_finishes_is_named(tmp_path: Path) -> None:
+    commands = [Command("true", 1, 0), Command("sleep 30", 2, 0), Command("true", 3, 0)]
+    results = tmp_path / "results"
+    results.mkdir()
+    shell = subprocess.Popen(["bash", "-c", script(commands, results, cwd=tmp_path)], start_new_session=True)
+    with pytest.raises(subprocess.TimeoutExpired):
+        shell.wait(timeout=1)
+    os.killpg(shell.pid, signal.SIGKILL)  # the shell and its sleep
+    shell.wait()
+    ran, failures = check(commands, results, "page.md", timeout=1)
+    assert ran == 1
+    assert [failure.splitlines()[:2] for failure in failures] == [["page.md:2: sleep 30", "  did not finish within 1s"]]
