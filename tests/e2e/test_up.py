@@ -221,17 +221,38 @@ def listening_ports() -> dict[int, int]:
     return ports
 
 
-def ports_of(pids: Iterator[int] | list[int]) -> set[int]:
+def _sockets(pid: int) -> Iterator[int]:
+    """The socket inodes a process holds open."""
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    yield int(target[8:-1])
+
+
+def ports_of(pids: list[int]) -> set[int]:
     listening = listening_ports()
-    found: set[int] = set()
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            for fd in Path(f"/proc/{pid}/fd").iterdir():
-                with contextlib.suppress(OSError):
-                    target = os.readlink(fd)
-                    if target.startswith("socket:[") and int(target[8:-1]) in listening:
-                        found.add(listening[int(target[8:-1])])
-    return found
+    return {listening[inode] for pid in pids for inode in _sockets(pid) if inode in listening}
+
+
+def still_listening(ports: set[int], processes: dict[int, str], state_dir: Path) -> list[str]:
+    """Which of ``ports`` something of the stopped ``tmc up`` (``processes``, or a process naming its state
+    directory) still listens on. A port another program took since is not a leftover (they were free ports,
+    anyone may get them next); a listener whose owner cannot be found counts as one."""
+    listening = {inode: port for inode, port in listening_ports().items() if port in ports}
+    if not listening:
+        return []
+    owners: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            owners.update({inode: int(entry.name) for inode in _sockets(int(entry.name)) if inode in listening})
+    left = []
+    for inode, port in listening.items():
+        owner = owners.get(inode)
+        if owner is None or processes.get(owner) == cmdline(owner) or str(state_dir) in cmdline(owner):
+            left.append(f"port {port}: {f'pid {owner} {cmdline(owner)}' if owner else 'owner not found'}")
+    return left
 
 
 def still_running(processes: dict[int, str], state_dir: Path) -> list[str]:
@@ -619,12 +640,14 @@ async def test_down_keep_then_up_resumes_and_down_leaves_nothing(embedded: Embed
     # tmc up, kcp, and per cluster etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok.
     assert len(processes) >= 2 + 5 * len(DEFAULT_CLUSTERS), processes
     assert {saved["kcp"]["port"], up.health_port, *(c["port"] for c in saved["clusters"].values())} <= ports
+    async with kcp_client(up.state_dir) as kcp:
+        before = await kcp.get(DEPLOYMENTS, example.APP, cluster=TENANT, namespace=example.NAMESPACE)
 
     lines = await down(up, keep=True)
     assert lines[0].startswith(f"stopped tmc up (pid {up.process.pid}) in "), lines
     assert lines[-1] == f"kept {up.state_dir}: `tmc up` resumes it"
     assert still_running(processes, up.state_dir) == []
-    assert ports & set(listening_ports().values()) == set()
+    assert still_listening(ports, processes, up.state_dir) == []
     assert (up.state_dir / "state.json").exists()
 
     # Resume: the same ports, the data kept (the example is there, not applied again), ready again.
@@ -643,6 +666,8 @@ async def test_down_keep_then_up_resumes_and_down_leaves_nothing(embedded: Embed
             namespace=example.NAMESPACE,
             timeout=60 + SLACK,
         )
+        after = await kcp.get(DEPLOYMENTS, example.APP, cluster=TENANT, namespace=example.NAMESPACE)
+    assert after["metadata"]["uid"] == before["metadata"]["uid"]  # kcp's data kept, not made anew
     table = await tmc_ok(resumed, "get", "workloads")
     assert ["(total)", "6", "6/6", tables.condition_text(binding, "Applied")] in rows(table)
 
@@ -651,5 +676,5 @@ async def test_down_keep_then_up_resumes_and_down_leaves_nothing(embedded: Embed
     lines = await down(resumed, keep=False)
     assert lines[-1] == f"removed {up.state_dir}"
     assert still_running(processes, up.state_dir) == []
-    assert ports & set(listening_ports().values()) == set()
+    assert still_listening(ports, processes, up.state_dir) == []
     assert not up.state_dir.exists()
