@@ -133,8 +133,13 @@ def stand_ins() -> Iterator[list[subprocess.Popen[bytes]]]:
 
 
 def stand_in(started: list[subprocess.Popen[bytes]], *args: str, session: bool = False) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", *args], start_new_session=session)
+    """A process whose command line holds ``args``; returned once it has exec'd (until then /proc shows the
+    forked pytest's command line, and a check of "is this tmc up" would answer for pytest)."""
+    code = "import sys, time; print('started', flush=True); time.sleep(60)"
+    process = subprocess.Popen([sys.executable, "-c", code, *args], start_new_session=session, stdout=subprocess.PIPE)
     started.append(process)
+    assert process.stdout is not None
+    assert process.stdout.readline() == b"started\n"
     return process
 
 
