@@ -40,7 +40,7 @@ from tmc.api.constants import CONDITION_APPLIED, SYNC_FINALIZER
 from tmc.api.meta import Condition, ConditionStatus
 from tmc.controllers.sync.aggregate import aggregate_status, observe_copy
 from tmc.controllers.sync.clusters import ClusterClients, ClusterUnavailable
-from tmc.controllers.sync.copies import CopyWatches
+from tmc.controllers.sync.copies import WATCHED_KINDS, CopyWatches
 from tmc.controllers.sync.metrics import SyncMetrics
 from tmc.controllers.sync.naming import (
     FIELD_MANAGER,
@@ -184,6 +184,16 @@ class SyncReconciler:
                     )
                 )
             )
+        # A copy whose record never reached kcp (the status write failed, or the process died between the apply
+        # and the write) is cleaned up like a recorded one: the copy watch shows it where this binding's copies
+        # live. Until the watch can tell, nothing is released (bounded by the cleanup timeout).
+        unsure = False
+        chosen = {str(c.get("name") or "") for c in spec.get("clusters", [])}
+        for name in sorted((chosen | set(previous)) - set(wanted)):
+            entry, sure = await self._with_unrecorded_copy(key, name, own, previous.get(name))
+            if entry is not None:
+                previous[name] = entry
+            unsure = unsure or not sure
         replaced = sorted(set(previous) - set(wanted))
         deleting = binding_deleted or workload_deleted
         purge = spec.get("purgeMode", "Graceful")
@@ -219,6 +229,9 @@ class SyncReconciler:
         stored_binding, *_ = await asyncio.gather(*writes)
 
         retry = any(not entry.get("applied") and entry.get("reason") in _TRANSIENT for entry in entries)
+        timed_out = deletion_started is not None and self.clock() - deletion_started >= self.settings.cleanup_timeout
+        if not wanted and not entries and unsure and not timed_out:
+            return Result(requeue_after=CACHE_SETTLE)
         if not wanted and not entries:
             if workload is not None and SYNC_FINALIZER in (workload["metadata"].get("finalizers") or []):
                 await self._remove_finalizer(cluster, own, workload)
@@ -423,6 +436,34 @@ class SyncReconciler:
             await record_event(self.kcp, cluster, workload, event_type=kind, reason=reason, message=message)
         except ApiError as exc:  # an event is a courtesy: never a reason to fail or retry the sync
             log.info("event %s for %s not recorded: %s", reason, workload["metadata"]["name"], exc.message)
+
+    async def _with_unrecorded_copy(
+        self, key: ObjectKey, target: str, own: ObjectRef, entry: JSON | None
+    ) -> tuple[JSON | None, bool]:
+        """``entry`` (what the binding records for ``target``), plus the workload's copy there if the copy watch
+        shows one the record lacks; and whether the watch could tell (False: not listed yet, or the copy was
+        applied by this process so recently that the watch may not show it yet)."""
+        objects = (entry or {}).get("objects", [])
+        if any((o.get("kind"), o.get("name")) == (own.kind, own.name) for o in objects):
+            return entry, True
+        if self.copies is None or own.kind not in WATCHED_KINDS or not target:
+            return entry, True
+        try:
+            client = await self.clusters.client_for(LogicalClusterPath(key.cluster), target)
+        except ClusterUnavailable:
+            return entry, True  # nothing can be seen there now; recorded copies wait out the cleanup timeout
+        namespace = Locator(key.cluster, key.namespace, target).physical_namespace
+        known, copy = self.copies.copy(client, own.kind, namespace, own.name)
+        if copy is None:
+            applied_at = self._applied_at.get((id(client), namespace, own.kind, own.name))
+            settling = applied_at is not None and self.clock() - applied_at < CACHE_SETTLE
+            return entry, known and not settling
+        if not is_managed(copy) or origin_of(copy) != (key.cluster, key.namespace, own.kind, own.name):
+            return entry, True  # not this workload's copy: never touched
+        found = {"apiVersion": own.api_version, "kind": own.kind, "name": own.name, "uid": copy["metadata"].get("uid")}
+        log.info("copy of %s on %s is in no record (a status write was lost); cleaning it up", key, target)
+        base = entry or {"name": target, "namespace": namespace}
+        return {**base, "objects": [*objects, found]}, True
 
     async def _usable(self, key: ObjectKey, target: str) -> bool:
         try:
