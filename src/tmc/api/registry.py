@@ -310,8 +310,8 @@ WORKLOAD_BINDING = ResourceInfo(
     printer_columns=(
         PrinterColumn("Kind", "string", ".spec.workload.kind", "Kind of the placed workload."),
         PrinterColumn("Workload", "string", ".spec.workload.name", "Name of the placed workload."),
-        PrinterColumn("Clusters", "string", ".spec.clusters[*].name", "Clusters chosen for it."),
-        PrinterColumn("Replicas", "integer", ".spec.clusters[*].replicas", "Replicas per chosen cluster."),
+        # A column shows only the first match of a JSONPath, so the per-cluster view is one summary string.
+        PrinterColumn("Clusters", "string", ".status.summary", "Chosen clusters as name=ready/wanted."),
         PrinterColumn(
             "Applied",
             "string",

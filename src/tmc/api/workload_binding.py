@@ -114,6 +114,14 @@ class WorkloadBindingStatus(ApiModel):
     clusters: Annotated[list[ClusterCopyStatus], ListMap("name"), Field(max_length=256)] = Field(
         default_factory=list, description="One entry per cluster that has (or had, until cleaned up) a copy."
     )
+    summary: str | None = Field(
+        default=None,
+        max_length=4096,
+        description=(
+            "One line for `kubectl get`: each chosen cluster as `name=ready/wanted` (`name` alone for kinds"
+            " without replicas, `?` while unknown), in the order of `spec.clusters`."
+        ),
+    )
 
 
 class WorkloadBinding(ApiModel):

@@ -467,6 +467,7 @@ async def test_purge_modes(
     world["a"].set_status("Deployment", old, "web", available(3))
     await world.reconcile()
     assert world.entries()["a"]["health"] == "Healthy"
+    assert world.binding_status()["summary"] == "a=4/4, b=?/3", "a lost cluster's last count is not shown as ready"
 
     def move_to_b(b: JSON) -> None:
         b["spec"].update(clusters=[{"name": "b", "replicas": 3}], purgeMode=purge_mode)
@@ -653,6 +654,7 @@ async def test_a_lost_clusters_entry_becomes_unknown_and_stops_counting_in_the_t
     await world.reconcile()
     status = world.kcp.stored("Deployment", "web")["status"]
     assert (status["readyReplicas"], status["availableReplicas"], status["observedGeneration"]) == (7, 7, 1)
+    assert world.binding_status()["summary"] == "a=4/4, b=3/3"
 
     world.clusters.down["b"] = "HeartbeatMissed"
     world.clock.advance(10)

@@ -726,6 +726,7 @@ class SyncReconciler:
                 "observedGeneration": generation,
                 "conditions": [c.to_dict() for c in conditions],
                 "clusters": sorted(entries, key=lambda e: e["name"]),
+                "summary": _summary(entries, wanted),
             }
 
         return await self.status.write(BINDINGS, binding, desired)
@@ -745,6 +746,20 @@ def _applied_condition(entries: list[JSON], wanted: Mapping[str, int | None]) ->
     if degraded:
         return "True", degraded[0].get("reason") or "Applied", _per_cluster(degraded)
     return "True", "Applied", f"applied on {len(wanted_entries)} cluster(s)"
+
+
+def _summary(entries: list[JSON], wanted: Mapping[str, int | None]) -> str:
+    """``name=ready/wanted`` per chosen cluster (``name`` alone when the kind has no replicas)."""
+    by_name = {e["name"]: e for e in entries}
+    parts = []
+    for name, replicas in wanted.items():
+        if replicas is None:
+            parts.append(name)
+            continue
+        entry = by_name.get(name, {})
+        ready = entry.get("readyReplicas") if entry.get("health") != "Unknown" else None  # a lost cluster's is stale
+        parts.append(f"{name}={'?' if ready is None else ready}/{replicas}")
+    return ", ".join(parts)[:4096]
 
 
 def _per_cluster(entries: list[JSON]) -> str:
