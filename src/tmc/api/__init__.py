@@ -64,6 +64,7 @@ from tmc.api.workload_binding import (
     WorkloadBindingSpec,
     WorkloadBindingStatus,
     binding_name,
+    placement_label,
 )
 from tmc.api.workload_placement import (
     Affinity,
@@ -166,6 +167,7 @@ __all__ = [
     "is_true",
     "model_schema",
     "object_schema",
+    "placement_label",
     "remove_condition",
     "schema_prefix",
     "set_condition",

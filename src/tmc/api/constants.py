@@ -38,4 +38,5 @@ SYNC_FINALIZER: Final = "tmc.kcp.io/sync"
 """Finalizer on a tenant's workload and its WorkloadBinding while copies of it may exist on clusters."""
 
 PLACEMENT_LABEL: Final = "tmc.kcp.io/placement"
-"""Label on a WorkloadBinding naming the WorkloadPlacement that decided it."""
+"""Label on a WorkloadBinding naming the WorkloadPlacement that decided it (``placement_label``: shortened with a
+hash past 63 characters; ``spec.placement`` has the whole name)."""

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from tmc.api._base import DNS_SUBDOMAIN_MAX, ApiModel, Atomic, ListMap
+from tmc.api._base import DNS_SUBDOMAIN_MAX, LABEL_VALUE_MAX, ApiModel, Atomic, ListMap
 from tmc.api.meta import Condition, ObjectMeta
 from tmc.api.workload_placement import ClusterAssignment, WorkloadReference
 
@@ -147,6 +147,19 @@ def binding_name(kind: str, name: str) -> str:
     return f"{full[: DNS_SUBDOMAIN_MAX - 11]}-{digest}"
 
 
+def placement_label(placement: str) -> str:
+    """The value of label ``tmc.kcp.io/placement`` for a placement: its name, or past 63 characters (a label
+    value's limit, while a name may have 253) the name shortened with a hash, so any valid name can place.
+
+    >>> placement_label("web")
+    'web'
+    """
+    if len(placement) <= LABEL_VALUE_MAX:
+        return placement
+    digest = hashlib.sha256(placement.encode()).hexdigest()[:10]
+    return f"{placement[: LABEL_VALUE_MAX - 11]}-{digest}"
+
+
 __all__ = [
     "AppliedObject",
     "ClusterCopyStatus",
@@ -154,4 +167,5 @@ __all__ = [
     "WorkloadBindingSpec",
     "WorkloadBindingStatus",
     "binding_name",
+    "placement_label",
 ]

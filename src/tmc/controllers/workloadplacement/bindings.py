@@ -17,7 +17,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
-from tmc.api import WORKLOAD_BINDING, binding_name
+from tmc.api import WORKLOAD_BINDING, binding_name, placement_label
 from tmc.api.constants import PLACEMENT_LABEL, SYNC_FINALIZER
 from tmc.errors import ApiError, ConflictError, NotFoundError
 from tmc.kcp.events import record_event
@@ -79,7 +79,18 @@ def claimed_elsewhere(binding: JSON | None, placement: str) -> str | None:
     if binding is None or binding.get("metadata", {}).get("deletionTimestamp"):
         return None
     owner = (binding["metadata"].get("labels") or {}).get(PLACEMENT_LABEL)
-    return owner if owner and owner != placement else None
+    if not owner or owner == placement_label(placement):
+        return None
+    return placement_of(binding)
+
+
+def placement_of(binding: JSON) -> str | None:
+    """The WorkloadPlacement that decided ``binding``: ``spec.placement`` when its label agrees, else the label."""
+    label = (binding["metadata"].get("labels") or {}).get(PLACEMENT_LABEL)
+    named = (binding.get("spec") or {}).get("placement")
+    if isinstance(named, str) and named and placement_label(named) == label:
+        return named
+    return label or None
 
 
 class BindingWriter:
@@ -125,7 +136,7 @@ class BindingWriter:
                 "metadata": {
                     "name": item.name,
                     "namespace": namespace,
-                    "labels": {PLACEMENT_LABEL: placement},
+                    "labels": {PLACEMENT_LABEL: placement_label(placement)},
                     "finalizers": [SYNC_FINALIZER],
                 },
                 "spec": spec,

@@ -10,9 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from tmc.api import CLUSTER_REGISTRATION, WORKLOAD_RESOURCES
-from tmc.api.constants import PLACEMENT_LABEL
 from tmc.controllers.informers import shared_informer
-from tmc.controllers.workloadplacement.bindings import BINDINGS
+from tmc.controllers.workloadplacement.bindings import BINDINGS, placement_of
 from tmc.controllers.workloadplacement.reconcile import PLACEMENTS, WorkloadPlacementReconciler
 from tmc.kcp.resources import resource_of
 from tmc.kcp.rest import KubeClient
@@ -74,7 +73,7 @@ def setup(
         )
 
     def placement_of_binding(obj: dict[str, Any]) -> None:
-        placement = (obj["metadata"].get("labels") or {}).get(PLACEMENT_LABEL)
+        placement = placement_of(obj)
         if placement:
             controller.enqueue(ObjectKey(cluster_of(obj), obj["metadata"].get("namespace") or "", placement))
 

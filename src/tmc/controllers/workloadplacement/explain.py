@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tmc.api import CLUSTER_REGISTRATION
+from tmc.api import CLUSTER_REGISTRATION, placement_label
 from tmc.api.constants import PLACEMENT_LABEL
 from tmc.controllers.workloadplacement.bindings import BINDINGS, previous_decision, sticky
 from tmc.controllers.workloadplacement.convert import candidate_of, policy_of, selector, workload_key, workload_of
@@ -41,7 +41,10 @@ async def explain_placement(
     label_selector = (placement["spec"].get("workloadSelector") or {}).get("labelSelector")
     matcher = compile_selector(selector(label_selector), "spec.workloadSelector.labelSelector")
     bindings = await client.list(
-        BINDINGS, cluster=workspace, namespace=namespace, params={"labelSelector": f"{PLACEMENT_LABEL}={name}"}
+        BINDINGS,
+        cluster=workspace,
+        namespace=namespace,
+        params={"labelSelector": f"{PLACEMENT_LABEL}={placement_label(name)}"},
     )
     previous = {
         "/".join(str(b["spec"]["workload"].get(k, "")) for k in ("apiVersion", "kind", "namespace", "name")): decision

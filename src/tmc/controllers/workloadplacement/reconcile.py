@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from tmc.api import WORKLOAD_PLACEMENT, binding_name
+from tmc.api import WORKLOAD_PLACEMENT, binding_name, placement_label
 from tmc.api.conditions import set_condition
 from tmc.api.constants import PLACEMENT_LABEL
 from tmc.api.meta import Condition
@@ -102,7 +102,7 @@ class WorkloadPlacementReconciler:
             b
             for b in self.bindings.by_index(BY_CLUSTER, cluster)
             if b["metadata"].get("namespace") == namespace
-            and (b["metadata"].get("labels") or {}).get(PLACEMENT_LABEL) == placement
+            and (b["metadata"].get("labels") or {}).get(PLACEMENT_LABEL) == placement_label(placement)
         ]
 
     def binding_of(self, cluster: str, workload: JSON) -> JSON | None:
