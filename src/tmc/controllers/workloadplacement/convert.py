@@ -5,7 +5,8 @@ The engine knows nothing of kcp; this is the only place where API field names me
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from tmc.api.quantity import parse_bytes, parse_cpu_millis
@@ -79,9 +80,27 @@ def policy_of(placement: JSON) -> PlacementPolicy:
 
 
 def _timestamp(value: Any) -> float | None:
+    """An RFC 3339 time from status (any form the schema's date-time allows), or None when it is unusable."""
     if not value:
         return None
-    return datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ").timestamp()
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _quantity(value: Any, parse: Callable[[str], int]) -> int | None:
+    """A capacity from status, or None (capacity unknown, which the engine handles) when it is absent or unusable:
+    negative, or past 2^63-1. A registration's status is written by TMC, but a tenant can write it too, and an
+    exception here would fail every reconcile of the workspace's placements."""
+    if not value:
+        return None
+    try:
+        parsed = parse(str(value))
+    except ValueError:
+        return None
+    return parsed if parsed >= 0 else None
 
 
 def candidate_of(registration: JSON) -> ClusterCandidate:
@@ -103,8 +122,8 @@ def candidate_of(registration: JSON) -> ClusterCandidate:
         not_ready_since=None if is_ready or ready is None else _timestamp(ready.get("lastTransitionTime")),
         unschedulable=bool(spec.get("unschedulable", False)),
         taints=tuple(Taint(t["key"], t.get("value") or "", t["effect"]) for t in spec.get("taints", [])),
-        allocatable_cpu_millis=parse_cpu_millis(allocatable["cpu"]) if allocatable.get("cpu") else None,
-        allocatable_memory_bytes=parse_bytes(allocatable["memory"]) if allocatable.get("memory") else None,
+        allocatable_cpu_millis=_quantity(allocatable.get("cpu"), parse_cpu_millis),
+        allocatable_memory_bytes=_quantity(allocatable.get("memory"), parse_bytes),
     )
 
 
