@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 JSON = dict[str, Any]
 SECRET_INDEX = "tmc.kcp.io/kubeconfig-secret"
 Listener = Callable[[ObjectKey], None]
+ClosedListener = Callable[[KubeClient], None]
 ClientFactory = Callable[[ClusterAccess], KubeClient]
 
 
@@ -126,6 +127,7 @@ class ClusterDirectory:
         self._wall = wall
         self._metrics = ClusterMetrics(registry, registrations)
         self._listeners: list[Listener] = []
+        self._closed_listeners: list[ClosedListener] = []
         self._attached: dict[ObjectKey, RegistrationAccess] = {}
         self._endpoints: dict[EndpointKey, Endpoint] = {}
         self._cluster_slots: dict[str, asyncio.Semaphore] = {}
@@ -168,6 +170,11 @@ class ClusterDirectory:
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
+
+    def add_closed_listener(self, listener: ClosedListener) -> None:
+        """``listener`` hears the client of every endpoint closed because no registration uses it any more (its
+        registrations went, or changed credentials): whatever runs on that client (watches) must stop with it."""
+        self._closed_listeners.append(listener)
 
     def access(self, key: ObjectKey) -> RegistrationAccess:
         """The registration's access, attaching it (and starting its endpoint's probes) on first use."""
@@ -324,6 +331,11 @@ class ClusterDirectory:
                 del self._cluster_slots[endpoint.key.server]
         self._metrics.endpoints.set(len(self._endpoints))
         log.info("cluster endpoint %s closed: no registration uses it", endpoint.key)
+        for listener in self._closed_listeners:
+            try:
+                listener(endpoint.client)
+            except Exception:
+                log.exception("cluster directory closed-listener failed for %s", endpoint.key)
         task = asyncio.create_task(endpoint.close(), name=f"close-{endpoint.key}")
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)

@@ -96,6 +96,7 @@ def setup(
                 controller.enqueue(_key(binding))
 
     directory.add_listener(registration_changed)
+    directory.add_closed_listener(copy_watches.forget)
     return controller, copy_watches
 
 

@@ -7,13 +7,16 @@ made for (its origin annotations name it), which is how a copy's status reaches 
 two, and how a copy edited or deleted by hand is noticed and restored (the reconcile compares the copy's
 generation with the one its own apply produced, so the engine's own writes do not trigger a re-apply).
 
-Watches start on first use by a reconcile and stop with the controller.
+Watches start on first use by a reconcile and stop with the controller, or with their connection: the cluster
+directory closes a connection no registration uses any more (registrations deleted, credentials rotated), and a
+closed client can never list or watch again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
@@ -40,10 +43,12 @@ class CopyWatches:
         self._metrics = metrics
         self._resync_period = resync_period
         self._by_connection: dict[int, tuple[KubeClient, dict[str, Informer]]] = {}
+        self._closed: weakref.WeakSet[KubeClient] = weakref.WeakSet()
+        self._stopping: set[asyncio.Task[None]] = set()
 
     def informer(self, client: KubeClient, kind: str) -> Informer | None:
         """The synced informer of ``kind`` copies behind ``client``; ``None`` until its first list completed."""
-        if kind not in WATCHED_KINDS:
+        if kind not in WATCHED_KINDS or client in self._closed:
             return None
         entry = self._by_connection.get(id(client))
         if entry is None or entry[0] is not client:
@@ -76,6 +81,17 @@ class CopyWatches:
             informers[kind] = informer
         return informers
 
+    def forget(self, client: KubeClient) -> None:
+        """``client``'s connection was closed: stop its watches (a reconcile still holding it starts none)."""
+        self._closed.add(client)
+        entry = self._by_connection.get(id(client))
+        if entry is None or entry[0] is not client:
+            return
+        del self._by_connection[id(client)]
+        task = asyncio.create_task(_stop(list(entry[1].values())), name="copy-watches-stop")
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
+
     def _changed(self, copy: JSON) -> None:
         annotations = copy.get("metadata", {}).get("annotations") or {}
         cluster, namespace = annotations.get(ORIGIN_CLUSTER), annotations.get(ORIGIN_NAMESPACE)
@@ -94,6 +110,11 @@ class CopyWatches:
     async def close(self) -> None:
         informers: list[Any] = [i for _, kinds in self._by_connection.values() for i in kinds.values()]
         self._by_connection.clear()
-        for informer in informers:
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await informer.stop()
+        await _stop(informers)
+        await asyncio.gather(*self._stopping)
+
+
+async def _stop(informers: list[Informer]) -> None:
+    for informer in informers:
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await informer.stop()
