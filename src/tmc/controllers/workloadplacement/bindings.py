@@ -19,7 +19,7 @@ from typing import Any
 
 from tmc.api import WORKLOAD_BINDING, binding_name, placement_label
 from tmc.api.constants import PLACEMENT_LABEL, SYNC_FINALIZER
-from tmc.errors import ApiError, ConflictError, NotFoundError
+from tmc.errors import ApiError, ConflictError, ForbiddenError, NotFoundError
 from tmc.kcp.events import record_event
 from tmc.kcp.paths import LogicalClusterPath
 from tmc.kcp.resources import resource_of
@@ -93,6 +93,11 @@ def placement_of(binding: JSON) -> str | None:
     return label or None
 
 
+def _terminating(exc: ForbiddenError) -> bool:
+    """kcp refuses new objects in a namespace being deleted (cause ``NamespaceTerminating``)."""
+    return any(cause.get("reason") == "NamespaceTerminating" for cause in exc.causes)
+
+
 class BindingWriter:
     """Creates, updates and deletes one placement's bindings so they equal the desired set."""
 
@@ -142,9 +147,15 @@ class BindingWriter:
                 "spec": spec,
             }
             # A binding another writer just created is picked up by the next reconcile from the cache.
-            with contextlib.suppress(ConflictError):
+            try:
                 await self.client.create(BINDINGS, body, cluster=cluster, namespace=namespace)
-                await self._placed(cluster, item, "Placed")
+            except ConflictError:
+                return
+            except ForbiddenError as exc:
+                if _terminating(exc):
+                    return  # the namespace goes with its workloads and this placement: nothing to place
+                raise
+            await self._placed(cluster, item, "Placed")
         elif current.get("spec") != spec and not current["metadata"].get("deletionTimestamp"):
             await self._patch_spec(cluster, namespace, item.name, spec)
             if current.get("spec", {}).get("clusters") != spec["clusters"]:
