@@ -138,6 +138,12 @@ class KubeClient:
             raise TransportError(
                 0, "Unreachable", f"{method} {self.access.server}: {type(exc).__name__}: {exc}"
             ) from exc
+        except RuntimeError:
+            if not self._http.is_closed:
+                raise
+            # A pooled cluster client closed while a caller still held it (its registration's credentials changed,
+            # or the registration went): that cluster is unreachable through this client, which callers retry.
+            raise TransportError(0, "Unreachable", f"{method} {self.access.server}: the client was closed") from None
         if response.status_code >= 400:
             raise _error_from_response(response.status_code, response.content, method, path)
         result: JSON = response.json() if response.content else {}
