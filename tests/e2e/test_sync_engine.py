@@ -196,8 +196,11 @@ async def test_the_seed_spread_placement_syncs_a_deployment_with_its_config_and_
     assert await _cluster_get(east, NAMESPACES, Locator(logical, "default", "east").physical_namespace, "") is None
 
     updated = await kcp_client.get(DEPLOYMENTS, "web", cluster=tenant, namespace="default")
-    updated["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:1.28"
-    await kcp_client.replace(DEPLOYMENTS, updated, cluster=tenant)
+    containers = updated["spec"]["template"]["spec"]["containers"]
+    containers[0]["image"] = "nginx:1.28"
+    # A patch of the spec, not a replace: TMC writes the workload's status meanwhile (a new resourceVersion).
+    patch = {"spec": {"template": {"spec": {"containers": containers}}}}
+    await kcp_client.merge_patch(DEPLOYMENTS, "web", patch, cluster=tenant, namespace="default")
     for name, cluster in clusters.items():
         physical_namespace = Locator(logical, "default", name).physical_namespace
 

@@ -62,8 +62,11 @@ async def test_status_sums_over_clusters_and_rollout_status_waits_for_every_clus
     available = next(c for c in deployment["status"]["conditions"] if c["type"] == "Available")
     assert available["status"] == "True"
 
-    deployment["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:1.28"
-    updated = await kcp_client.replace(DEPLOYMENTS, deployment, cluster=tenant)
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    containers[0]["image"] = "nginx:1.28"
+    # A patch of the spec, not a replace: TMC may write the workload's status meanwhile (a new resourceVersion).
+    patch = {"spec": {"template": {"spec": {"containers": containers}}}}
+    updated = await kcp_client.merge_patch(DEPLOYMENTS, "web", patch, cluster=tenant, namespace="default")
     generation = updated["metadata"]["generation"]
     done = await wait_for_object(
         kcp_client, DEPLOYMENTS, "web", _rolled_out(7), cluster=tenant, namespace="default", timeout=60
