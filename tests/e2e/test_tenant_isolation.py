@@ -244,8 +244,9 @@ class World:
         def rolled_out(deployment: JSON) -> bool:
             status = deployment.get("status", {})
             want = workload.replicas
-            return bool(
+            return bool(  # what `kubectl rollout status` waits for (no surge pod left either)
                 status.get("observedGeneration") == generation
+                and status.get("updatedReplicas") == want
                 and status.get("replicas") == want
                 and status.get("readyReplicas") == want
                 and status.get("availableReplicas") == want
@@ -307,7 +308,7 @@ class World:
                     container = deployment["spec"]["template"]["spec"]["containers"][0]
                     assert container["image"] == tenant.image(workload), f"{where}/{name}: another tenant's content"
                     assert deployment["spec"]["replicas"] == workload.replicas, f"{where}/{name}"
-                    assert deployment["status"]["replicas"] == workload.replicas, f"{where}/{name}: status of others"
+                    assert deployment["status"]["replicas"] == workload.replicas, f"{where}/{name}: status"
                     assert configs[f"{name}-config"]["data"] == tenant.config(namespace, name, workload)
                     binding = by_binding[name]
                     chosen = {c["name"]: c["replicas"] for c in binding["spec"]["clusters"]}
