@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Protocol
 
@@ -71,25 +71,55 @@ async def workspace(new_workspace: WorkspaceFactory) -> LogicalClusterPath:
     return await new_workspace("ws")
 
 
-@pytest.fixture(scope="session")
-async def physical_clusters(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ClusterFactory]:
-    """Starts named live clusters once per session (reused by every test that asks for the same name); ``nodes``
-    shapes a cluster's kwok nodes the first time it is asked for (default: 2 nodes of 4 CPU / 16Gi)."""
-    base: Path = tmp_path_factory.mktemp("clusters")
-    running: dict[str, PhysicalCluster] = {}
+class ClusterPool:
+    """Live clusters by name, started on first use and shared by the tests of one module.
 
-    async def get(name: str, nodes: NodeSpec | None = None) -> PhysicalCluster:
-        if name not in running:
-            cluster = PhysicalCluster(name, base / name, nodes=nodes)
+    Each idle live cluster keeps etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok running
+    (about 0.4 GiB and a steady share of a core); the suite asks for some 40, so a module's clusters stop when it
+    ends instead of idling through the rest of the session."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.running: dict[str, PhysicalCluster] = {}
+        self._started = 0
+
+    async def __call__(self, name: str, nodes: NodeSpec | None = None) -> PhysicalCluster:
+        if name not in self.running:
+            self._started += 1
+            cluster = PhysicalCluster(name, self.base / f"{self._started}-{name}", nodes=nodes)
+            self.running[name] = cluster
             await cluster.start()
-            running[name] = cluster
-        cluster = running[name]
+        cluster = self.running[name]
         await cluster.start_apiserver()  # a test may have stopped it to play an outage
         return cluster
 
-    yield get
-    for cluster in running.values():
-        await cluster.stop()
+    async def stop(self, names: Iterable[str]) -> None:
+        for name in list(names):
+            cluster = self.running.pop(name, None)
+            if cluster is not None:
+                await cluster.stop()
+
+
+@pytest.fixture(scope="session")
+async def cluster_pool(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ClusterPool]:
+    pool = ClusterPool(tmp_path_factory.mktemp("clusters"))
+    yield pool
+    await pool.stop(pool.running)
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def _module_clusters(cluster_pool: ClusterPool) -> AsyncIterator[None]:
+    """Stops the clusters a module started, once its tests (and its module fixtures) are done."""
+    before = set(cluster_pool.running)
+    yield
+    await cluster_pool.stop(set(cluster_pool.running) - before)
+
+
+@pytest.fixture(scope="session")
+async def physical_clusters(cluster_pool: ClusterPool) -> ClusterFactory:
+    """Starts named live clusters on first use (reused by the module's tests that ask for the same name);
+    ``nodes`` shapes a cluster's kwok nodes the first time it is asked for (default: 2 nodes of 4 CPU / 16Gi)."""
+    return cluster_pool
 
 
 @pytest.fixture(scope="session")
