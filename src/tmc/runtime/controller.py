@@ -23,7 +23,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from tmc.errors import TerminalError
+from tmc.errors import ApiError, ConflictError, TerminalError
 from tmc.runtime.backoff import ExponentialBackoff
 from tmc.runtime.clock import SYSTEM_CLOCK, Clock
 from tmc.runtime.keys import ObjectKey, key_of
@@ -157,6 +157,23 @@ class Controller:
                 self.queue.forget(key)
                 self._record(TERMINAL, started)
                 log.error("reconcile failed permanently, not retrying: %s", exc)
+                return
+            except ConflictError as exc:
+                # Optimistic concurrency at work: the cache was behind a write. Expected, retried; no traceback.
+                self.queue.add_rate_limited(key)
+                self._record(ERROR, started)
+                log.info("conflict (%s); retry %d scheduled", exc.message, self.queue.num_requeues(key))
+                return
+            except ApiError as exc:
+                # The server answered and said why; its message is the whole story.
+                self.queue.add_rate_limited(key)
+                self._record(ERROR, started)
+                log.warning(
+                    "reconcile failed: %d %s; retry %d scheduled",
+                    exc.status_code,
+                    exc.message,
+                    self.queue.num_requeues(key),
+                )
                 return
             except Exception:
                 self.queue.add_rate_limited(key)
