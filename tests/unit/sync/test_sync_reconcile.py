@@ -25,6 +25,7 @@ from tmc.controllers.sync.naming import (
 )
 from tmc.controllers.sync.reconcile import CACHE_SETTLE, SyncSettings
 from tmc.errors import ApiError, ForbiddenError
+from tmc.kcp.paths import LogicalClusterPath
 from tmc.runtime import Result
 
 from .fakes import (
@@ -370,6 +371,18 @@ async def test_deletion_removes_the_copies_then_releases_the_finalizers(workload
         assert workload is not None
         assert SYNC_FINALIZER not in workload["metadata"]["finalizers"]
     assert sorted(world.emptied) == [(WORKSPACE, NAMESPACE, "a"), (WORKSPACE, NAMESPACE, "b")]
+    assert world.reconciler._applied_generation == {}, "nothing is remembered of copies that are gone"
+
+
+async def test_a_closed_connection_is_forgotten() -> None:
+    world = World("a")
+    await placed(world, {"a": 3})
+    assert world.reconciler._applied_generation
+    assert world.reconciler._known_namespaces
+    client = await world.clusters.client_for(LogicalClusterPath(WORKSPACE), "a")
+    world.reconciler.forget_connection(client)
+    assert (world.reconciler._applied_generation, world.reconciler._applied_at) == ({}, {})
+    assert world.reconciler._known_namespaces == set()
 
 
 async def test_an_unreachable_cluster_holds_the_deletion_until_the_cleanup_timeout_then_the_leak_is_recorded() -> None:

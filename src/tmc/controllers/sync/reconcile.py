@@ -551,7 +551,23 @@ class SyncReconciler:
                 pass  # gone, or replaced by an object that is not the one TMC applied
             except ApiError:
                 held.append(obj)
+                continue
+            self._forget_copy(client, namespace, ref.kind, ref.name)
         return held
+
+    def _forget_copy(self, client: KubeClient, namespace: str, kind: str, name: str) -> None:
+        memory_key = (id(client), namespace, kind, name)
+        self._applied_generation.pop(memory_key, None)
+        self._applied_at.pop(memory_key, None)
+
+    def forget_connection(self, client: KubeClient) -> None:
+        """``client`` was closed: drop what was remembered per its connection, before its ``id`` can be reused
+        by another client (the memories are keyed by it) and so they never outlive the connection."""
+        connection = id(client)
+        for memory in (self._applied_generation, self._applied_at):
+            for memory_key in [k for k in memory if k[0] == connection]:
+                del memory[memory_key]
+        self._known_namespaces = {k for k in self._known_namespaces if k[0] != connection}
 
     @log_field("cluster", "target")
     async def _clean_cluster(
@@ -608,6 +624,8 @@ class SyncReconciler:
                 pass
             except ApiError:
                 held.append(obj)
+                continue
+            self._forget_copy(client, namespace, ref.kind, ref.name)
         return held
 
     async def _record_leak(self, key: ObjectKey, target: str, namespace: str, objects: list[JSON]) -> None:
