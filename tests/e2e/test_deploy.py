@@ -29,6 +29,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.e2e.manifests import deployment
 from tests.unit.api.helpers import seed_example
 from tmc.api import CLUSTER_REGISTRATION, WORKLOAD_PLACEMENT
 from tmc.clusters import ADDRESS_NOT_ALLOWED
@@ -280,7 +281,7 @@ async def test_the_deployments_command_runs_as_the_least_privileged_identity_the
         await register(admin, tenant, "west", cluster, "us-west")
         placement = await admin.create(PLACEMENTS, seed_example(4), cluster=tenant, namespace="default")
         logical_cluster = placement["metadata"]["annotations"]["kcp.io/cluster"]
-        await admin.create(DEPLOYMENTS, _deployment("web"), cluster=tenant, namespace="default")
+        await admin.create(DEPLOYMENTS, deployment("web"), cluster=tenant, namespace="default")
 
         # 2. Two replicas exactly as the Deployment runs them.
         for pod in PODS:
@@ -354,19 +355,3 @@ async def test_the_deployments_command_runs_as_the_least_privileged_identity_the
         assert sample(families, "tmc_workqueue_depth", controller="sync") >= 0
         assert not families["tmc_cluster_not_ready"].samples, "no registration is down"
         assert not [r for r in synced.log_lines() if "forbidden" in json.dumps(r).lower()]
-
-
-def _deployment(name: str) -> JSON:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": "default", "labels": {"app": name}},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": name, "image": "nginx:1.27"}]},
-            },
-        },
-    }

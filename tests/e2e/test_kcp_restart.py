@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.manifests import deployment
 from tests.unit.api.helpers import seed_example
 from tmc.api import CLUSTER_REGISTRATION, WORKLOAD_PLACEMENT
 from tmc.controllers.clusterregistration.reconcile import HealthSettings
@@ -81,7 +82,7 @@ async def test_controllers_reconnect_and_converge_after_kcp_restarts_under_them(
         await bind(client, tenant)
         await register(client, tenant, "west", cluster, "us-west")
         await client.create(PLACEMENTS, seed_example(4), cluster=tenant, namespace="default")
-        await client.create(DEPLOYMENTS, _deployment("web"), cluster=tenant, namespace="default")
+        await client.create(DEPLOYMENTS, deployment("web"), cluster=tenant, namespace="default")
 
         health_port = free_port()
         options = ControllerOptions(
@@ -106,7 +107,7 @@ async def test_controllers_reconnect_and_converge_after_kcp_restarts_under_them(
             assert not controllers.done(), "the controllers ride out the outage in the same process"
 
             # Changes after the restart: each needs a watch that resumed and a process that leads again.
-            await client.create(DEPLOYMENTS, _deployment("api"), cluster=tenant, namespace="default")
+            await client.create(DEPLOYMENTS, deployment("api"), cluster=tenant, namespace="default")
             await wait_for_object(
                 client,
                 BINDINGS,
@@ -149,19 +150,3 @@ async def test_controllers_reconnect_and_converge_after_kcp_restarts_under_them(
             stop.set()
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(controllers, 60)
-
-
-def _deployment(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": "default", "labels": {"app": name}},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": name, "image": "nginx:1.27"}]},
-            },
-        },
-    }

@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.manifests import deployment
 from tests.unit.api.helpers import seed_example
 from tmc.api import CLUSTER_REGISTRATION, WORKLOAD_PLACEMENT
 from tmc.controllers.run import LEASE_NAME, LEASE_NAMESPACE
@@ -138,7 +139,7 @@ async def test_sigkill_of_the_leader_hands_over_within_the_lease_duration_withou
     cluster = await physical_clusters("handover-west")
     await register(kcp_client, tenant, "west", cluster, "us-west")
     await kcp_client.create(PLACEMENTS, seed_example(4), cluster=tenant, namespace="default")
-    await kcp_client.create(DEPLOYMENTS, _deployment("web"), cluster=tenant, namespace="default")
+    await kcp_client.create(DEPLOYMENTS, deployment("web"), cluster=tenant, namespace="default")
 
     first = ControllerProcess("controller-a", kcp, tmp_path)
     controller_logs.append(first)
@@ -238,19 +239,3 @@ async def test_sigkill_of_the_leader_hands_over_within_the_lease_duration_withou
     await second.process.stop()  # SIGTERM: a clean stop releases the Lease
     lease = await kcp_client.get(LEASES, LEASE_NAME, cluster=TMC_WORKSPACE, namespace=LEASE_NAMESPACE)
     assert lease["spec"]["holderIdentity"] == ""
-
-
-def _deployment(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": "default", "labels": {"app": name}},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": name, "image": "nginx:1.27"}]},
-            },
-        },
-    }
