@@ -75,6 +75,7 @@ def setup(
         on_namespace_emptied=namespace_emptied,
         copies=copy_watches,
         metrics=SyncMetrics(manager.metrics.registry),
+        wake=lambda key: controllers[0].enqueue(key),
     )
     manager.metrics.registry.register(BindingCollector(bindings))
     controller = manager.add_controller(Controller(NAME, reconciler, workers=workers, metrics=manager.metrics))

@@ -50,6 +50,7 @@ from tmc.controllers.sync.naming import (
     is_managed,
     origin_of,
 )
+from tmc.controllers.sync.slots import ClusterSlots
 from tmc.controllers.sync.transform import (
     CLUSTER_RESOURCES,
     ObjectRef,
@@ -107,8 +108,11 @@ class SyncReconciler:
         on_namespace_emptied: Callable[[str, str, str], None] | None = None,
         copies: CopyWatches | None = None,
         metrics: SyncMetrics | None = None,
+        wake: Callable[[ObjectKey], None] | None = None,
     ) -> None:
-        """``sources``: informers of the workload and dependency kinds in kcp, keyed by (apiVersion, kind)."""
+        """``sources``: informers of the workload and dependency kinds in kcp, keyed by (apiVersion, kind).
+        ``wake``: enqueues a binding key again (the controller's); with it, a reconcile parks instead of waiting
+        for a busy cluster's slot (``slots.py``)."""
         self.kcp = kcp
         self.bindings = bindings
         self.sources = sources
@@ -123,6 +127,8 @@ class SyncReconciler:
         self._applied_generation: dict[tuple[int, str, str, str], int | None] = {}
         self._applied_at: dict[tuple[int, str, str, str], float] = {}
         self._recheck: set[ObjectKey] = set()
+        self.slots = ClusterSlots(wake)
+        self._busy: set[ObjectKey] = set()  # reconciles that found a cluster's slots all taken (their key parked)
         self.drift_corrections = 0
         self.metrics = metrics or SyncMetrics()
 
@@ -157,8 +163,10 @@ class SyncReconciler:
     # -- the reconcile ----------------------------------------------------------------------------------
 
     async def reconcile(self, key: ObjectKey) -> Result:
+        self._busy.discard(key)
         binding = self.bindings.get(key)
         if binding is None:
+            self.slots.forget(key)
             return Result()
         spec = binding.get("spec", {})
         own = ObjectRef.of_binding(binding)
@@ -196,6 +204,11 @@ class SyncReconciler:
             unsure = unsure or not sure
         replaced = sorted(set(previous) - set(wanted))
         deleting = binding_deleted or workload_deleted
+        busy = key in self._busy
+        if busy and not replaced and all(e.get("reason") == BUSY and "appliedHash" not in e for e in wanted_entries):
+            # Nothing done and nothing to record (no cluster had an entry yet): no write until a slot frees.
+            self._busy.discard(key)
+            return Result(requeue_after=self.settings.retry_after)
         purge = spec.get("purgeMode", "Graceful")
         replacement_ready = all(e.get("health") == "Healthy" for e in wanted_entries)
         leftovers: list[JSON | None] = []
@@ -242,6 +255,9 @@ class SyncReconciler:
         if key in self._recheck:
             self._recheck.discard(key)
             return Result(requeue_after=CACHE_SETTLE)
+        if key in self._busy:  # woken when a slot frees; this requeue is the fallback
+            self._busy.discard(key)
+            retry = True
         return Result(requeue_after=self.settings.retry_after) if retry else Result()
 
     # -- one wanted cluster -----------------------------------------------------------------------------
@@ -299,6 +315,8 @@ class SyncReconciler:
             and not drifted
         ):
             copies[target] = copy
+            with contextlib.suppress(ClusterUnavailable):
+                self.slots.passed(self.clusters.limiter(LogicalClusterPath(key.cluster), target), key)
             return self._observed({**previous, "namespace": namespace}, own.kind, copy, known, replicas)
         if drifted:
             log.info("copy of %s on %s drifted (%s); restoring", key, target, "deleted" if copy is None else "edited")
@@ -308,7 +326,15 @@ class SyncReconciler:
         applied: list[JSON] = []
         problems: list[tuple[str, str]] = []
         adopt = _annotation(workload, CONFLICT_RESOLUTION) == "Overwrite"
-        async with self.clusters.limiter(LogicalClusterPath(key.cluster), target):
+        limiter = self.clusters.limiter(LogicalClusterPath(key.cluster), target)
+        async with self.slots.slot(limiter, key) as free:
+            if not free:
+                self._busy.add(key)
+                copies[target] = copy
+                if previous is not None:  # what is there stays as recorded until a slot frees
+                    return self._observed({**previous, "namespace": namespace}, own.kind, copy, known, replicas)
+                message = f"waiting for a free slot: cluster {target} is busy with other copies"
+                return {**entry, "applied": False, "reason": BUSY, "message": message, "objects": []}
             try:
                 await self._ensure_namespace(client, locator)
             except (_NamespaceRefused, TransportError) as exc:
@@ -582,7 +608,10 @@ class SyncReconciler:
         timed_out = deletion_started is not None and self.clock() - deletion_started >= self.settings.cleanup_timeout
         try:
             client = await self.clusters.client_for(LogicalClusterPath(key.cluster), target)
-            async with self.clusters.limiter(LogicalClusterPath(key.cluster), target):
+            async with self.slots.slot(self.clusters.limiter(LogicalClusterPath(key.cluster), target), key) as free:
+                if not free:
+                    self._busy.add(key)
+                    return previous  # removed once a slot frees
                 if orphan:
                     held = await self._orphan_objects(client, namespace, objects)
                 else:
@@ -785,7 +814,8 @@ def _per_cluster(entries: list[JSON]) -> str:
 
 
 _REFUSALS = frozenset({"Conflict", "Rejected", "NamespaceConflict", "DependencyMissing"})
-_TRANSIENT = frozenset({"Unreachable", "ClusterError", "CleanupPending", "NamespaceConflict"})
+BUSY = "ClusterBusy"
+_TRANSIENT = frozenset({"Unreachable", "ClusterError", "CleanupPending", "NamespaceConflict", BUSY})
 
 
 def _ours(existing: JSON, body: JSON) -> bool:
