@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+import functools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,16 +118,17 @@ class BindingWriter:
         work = []
         for item in desired:
             current = by_name.pop(item.name, None)
-            work.append(self._converge_one(cluster, namespace, placement, item, current))
+            work.append(functools.partial(self._converge_one, cluster, namespace, placement, item, current))
         for stale in by_name.values():
             if not stale["metadata"].get("deletionTimestamp"):
-                work.append(self._delete(cluster, namespace, stale["metadata"]["name"]))
+                work.append(functools.partial(self._delete, cluster, namespace, stale["metadata"]["name"]))
         # Independent objects: written concurrently (bounded), so the 50th binding does not wait for 49 round trips.
+        # Each write is started only when its turn comes: a cancelled turn leaves no coroutine never awaited.
         limit = asyncio.Semaphore(WRITE_CONCURRENCY)
 
-        async def bounded(step: Awaitable[None]) -> None:
+        async def bounded(step: Callable[[], Awaitable[None]]) -> None:
             async with limit:
-                await step
+                await step()
 
         await asyncio.gather(*(bounded(step) for step in work))
 
