@@ -150,6 +150,7 @@ async def _has_applied(state: Fleet, count: int) -> bool:
 LATENCY = 1.0  # seconds added to every chunk, each way
 FAST, SLOW = 20, 30  # workloads per phase
 PACE = 0.25  # seconds between two creates of fast workloads
+NOISE = 0.1
 # Few sync workers, so that the slow cluster's backlog outnumbers them: were a worker to wait for that cluster,
 # none would be left for the fast one. More than a cluster's slots (8): those are busy with the slow copies.
 WORKERS = 12
@@ -250,7 +251,11 @@ async def test_a_slow_cluster_holds_back_nothing_but_itself(
         f" rest {drained:.1f}s after every fast copy was"
     )
     assert SLOW - slow_done > WORKERS, "the slow cluster's backlog did not outnumber the workers: nothing proven"
-    assert s50 <= 2 * n50, f"the fast cluster's latency went from {n50:.3f}s to {s50:.3f}s while another was slow"
+    # Tens of milliseconds either way are the shared machine's noise, not the engine (the stall this test found
+    # made it 36 s): twice the normal latency, but never less than NOISE.
+    assert s50 <= max(2 * n50, NOISE), (
+        f"the fast cluster's latency went from {n50:.3f}s to {s50:.3f}s while another was slow"
+    )
 
 
 # -- kcp failing status writes ----------------------------------------------------------------------------
