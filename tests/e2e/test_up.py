@@ -520,7 +520,8 @@ async def test_get_workloads_watch_follows_a_scale(embedded: Embedded) -> None:
     finally:
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(signal.SIGINT)  # Ctrl-C, as a user ends a watch
-        await asyncio.wait_for(process.wait(), 30)
+        # Read what is left: a watch blocked writing into a full pipe would never see the Ctrl-C.
+        await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode in (0, 130)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import typer
 import yaml
+from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
@@ -115,17 +116,26 @@ def get(
                     if change.obj is not None:
                         _print_object(change.obj, output)
                 return
-            if not out.is_terminal:  # a log of states, one table per change
-                out.print(renderer(first.items, show_namespace))
+            if not out.is_terminal:  # a log of states: one table per change of what the table shows
+                shown = _text(out, renderer(first.items, show_namespace))
+                out.out(shown, end="")
                 async for change in stream:
-                    out.print()
-                    out.print(renderer(change.items, show_namespace))
+                    table = _text(out, renderer(change.items, show_namespace))
+                    if table != shown:  # status heartbeats change objects, not the table
+                        out.out("\n" + table, end="")
+                        shown = table
                 return
             with Live(renderer(first.items, show_namespace), console=out, auto_refresh=False) as live:
                 async for change in stream:
                     live.update(renderer(change.items, show_namespace), refresh=True)
 
     run(main())
+
+
+def _text(console: Console, table: Table) -> str:
+    with console.capture() as captured:
+        console.print(table)
+    return captured.get()
 
 
 def _print_list(
