@@ -52,6 +52,11 @@ class Manager:
         self.shutdown_timeout = shutdown_timeout
         self.informers: list[Informer] = []
         self.controllers: list[Controller] = []
+        # Controllers that read only these informers start once those synced, before the others: the
+        # APIExport controller repairs the export the virtual-workspace informers are served by, so waiting
+        # for those first would wait forever on a broken export.
+        self._reads: dict[Controller, list[Informer]] = {}
+        self._pending: set[asyncio.Task[None]] = set()
         self.health: HealthServer | None = None
         if health_address is not None:
             host, port = health_address
@@ -61,8 +66,12 @@ class Manager:
         self.informers.append(informer)
         return informer
 
-    def add_controller(self, controller: Controller) -> Controller:
+    def add_controller(self, controller: Controller, *, reads: Iterable[Informer] | None = None) -> Controller:
+        """``reads``: the only informers the controller's reconciles read; it then starts as soon as they synced
+        instead of after every informer of the process."""
         self.controllers.append(controller)
+        if reads is not None:
+            self._reads[controller] = list(reads)
         return controller
 
     def readiness(self) -> tuple[bool, str]:
@@ -88,9 +97,9 @@ class Manager:
         try:
             for informer in self.informers:
                 informer.start()
-            if not await _until(stop, self._wait_synced()):
+            early = [informer for informers in self._reads.values() for informer in informers]
+            if not await _until(stop, self._wait_synced(early or self.informers)):
                 return
-            log.info("all %d informers synced", len(self.informers))
             if self.elector is None:
                 self._start_controllers()
                 await stop.wait()
@@ -105,11 +114,11 @@ class Manager:
                 if self.health is not None:
                     await self.health.stop()
 
-    async def _wait_synced(self) -> None:
-        while not all(informer.has_synced.is_set() for informer in self.informers):
+    async def _wait_synced(self, informers: list[Informer]) -> None:
+        while not all(informer.has_synced.is_set() for informer in informers):
             # One informer's events can add endpoints to another (the endpoint slice feeds the virtual
             # workspace informers), clearing its has_synced again: wait until all are synced at once.
-            await asyncio.gather(*(informer.has_synced.wait() for informer in self.informers))
+            await asyncio.gather(*(informer.has_synced.wait() for informer in informers))
 
     async def _lead(self, elector: LeaderElector, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -119,6 +128,7 @@ class Manager:
 
             def on_lost(lost: asyncio.Event = lost) -> None:
                 # Synchronously, at the deadline: nothing may be written from here on.
+                self._cancel_pending()
                 for controller in self.controllers:
                     controller.cancel_workers()
                 lost.set()
@@ -141,11 +151,34 @@ class Manager:
             return
 
     def _start_controllers(self) -> None:
-        for controller in self.controllers:
+        waiting = [c for c in self.controllers if not c.running and c not in self._reads]
+        for controller in self._reads:
+            if not controller.running:
+                controller.start()
+        if not waiting:
+            return
+        if all(informer.has_synced.is_set() for informer in self.informers):
+            for controller in waiting:
+                controller.start()
+            return
+        task = asyncio.create_task(self._start_when_synced(waiting), name="controllers-start")
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _start_when_synced(self, controllers: list[Controller]) -> None:
+        await self._wait_synced(self.informers)
+        log.info("all %d informers synced", len(self.informers))
+        for controller in controllers:
             if not controller.running:
                 controller.start()
 
+    def _cancel_pending(self) -> None:
+        for task in self._pending:
+            task.cancel()
+
     async def _shutdown_controllers(self) -> None:
+        self._cancel_pending()
+        await asyncio.gather(*self._pending, return_exceptions=True)
         await asyncio.gather(*(controller.shutdown(self.shutdown_timeout) for controller in self.controllers))
 
 

@@ -35,7 +35,9 @@ def setup(
     if endpoint_slices is None:
         endpoint_slices = informer(API_EXPORT_ENDPOINT_SLICES)
     reconciler = APIExportReconciler(client, exports, schemas, endpoint_slices, writer=writer)
-    controller = manager.add_controller(Controller(NAME, reconciler, workers=1, metrics=manager.metrics))
+    controller = manager.add_controller(
+        Controller(NAME, reconciler, workers=1, metrics=manager.metrics), reads=(exports, schemas, endpoint_slices)
+    )
     names = [plan.name for plan in export_plans()]
 
     def enqueue_all(_: ObjectKey) -> None:
