@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.manifests import deployment
 from tests.unit.api.helpers import seed_example
 from tmc.api import CLUSTER_REGISTRATION, WORKLOAD_PLACEMENT
 from tmc.api.quantity import parse_bytes, parse_cpu_millis
@@ -26,22 +27,6 @@ pytestmark = pytest.mark.e2e
 
 PLACEMENTS = resource_of(WORKLOAD_PLACEMENT)
 REGISTRATIONS = resource_of(CLUSTER_REGISTRATION)
-
-
-def _deployment(name: str, replicas: int) -> dict[str, Any]:
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": "default", "labels": {"app": name}},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": name, "image": "nginx:1.27"}]},
-            },
-        },
-    }
 
 
 def _placed(obj: dict[str, Any]) -> dict[str, int]:
@@ -89,7 +74,7 @@ async def test_the_seed_spread_placement_picks_ready_us_west_clusters_and_fails_
         namespace="default",
         timeout=2 * HEARTBEAT + SLACK,
     )
-    await kcp_client.create(DEPLOYMENTS, _deployment("web", 5), cluster=tenant, namespace="default")
+    await kcp_client.create(DEPLOYMENTS, deployment("web", replicas=5), cluster=tenant, namespace="default")
 
     binding = await wait_for_object(
         kcp_client,
@@ -157,7 +142,7 @@ async def test_identically_named_placements_in_two_tenants_see_only_their_own_cl
     tenant_a = await _tenant_with_clusters(new_tenant, kcp_client, {"only-a": (shared, "us-west")}, "pa")
     tenant_b = await _tenant_with_clusters(new_tenant, kcp_client, {"only-b": (shared, "us-west")}, "pb")
     for tenant in (tenant_a, tenant_b):
-        await kcp_client.create(DEPLOYMENTS, _deployment("web", 2), cluster=tenant, namespace="default")
+        await kcp_client.create(DEPLOYMENTS, deployment("web", replicas=2), cluster=tenant, namespace="default")
         await kcp_client.create(PLACEMENTS, seed_example(4), cluster=tenant, namespace="default")
     for tenant, own in ((tenant_a, "only-a"), (tenant_b, "only-b")):
         binding = await wait_for_object(
@@ -200,7 +185,7 @@ async def test_capacity_weighted_spread_gives_the_larger_cluster_the_larger_shar
         namespace="default",
         timeout=2 * HEARTBEAT + SLACK,
     )
-    await kcp_client.create(DEPLOYMENTS, _deployment("web", 8), cluster=tenant, namespace="default")
+    await kcp_client.create(DEPLOYMENTS, deployment("web", replicas=8), cluster=tenant, namespace="default")
     binding = await wait_for_object(
         kcp_client,
         BINDINGS,
