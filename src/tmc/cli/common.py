@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -122,6 +123,7 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def run(coro: Coroutine[Any, Any, Any]) -> None:
     """Run a command's coroutine; expected errors become one line and exit code 1, Ctrl-C exits 130."""
+    honour_interrupts()
     try:
         asyncio.run(coro)
     except KeyboardInterrupt:
@@ -130,6 +132,18 @@ def run(coro: Coroutine[Any, Any, Any]) -> None:
         if os.environ.get("TMC_DEBUG"):
             raise
         fail(describe(exc))
+
+
+def honour_interrupts() -> None:
+    """Ctrl-C (SIGINT) ends a command even when it was started with SIGINT ignored.
+
+    A shell without job control starts background commands (``tmc get -w > log &``, a CI step, a test
+    runner launched with ``&``) with SIGINT ignored, and the ignore is inherited; Python then installs no
+    ``KeyboardInterrupt`` handler and ``asyncio.run`` none either, so ``kill -INT`` could never end a watch.
+    kubectl (Go's ``signal.Notify``) un-ignores SIGINT the same way.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def not_served(exc: NotFoundError, what: str, workspace: LogicalClusterPath) -> ConfigError:
