@@ -604,18 +604,58 @@ class Result:
     rss_peak_mb: float
     cpu_s: float  # the controller's CPU seconds (user + system) in the window
     cpu_total_s: float  # ... since it started
+    spent: CpuSample  # the window's CPU seconds, controller / kcp / clusters / machine
     controller_before: str  # the controller's /metrics text at the window's start and end
     controller_after: str
     timed_out: bool
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int, what: str = "the controller process") -> float:
     """User + system CPU seconds of a process (all its threads) so far."""
     stat = Path(f"/proc/{pid}/stat")
     if not stat.exists():
-        raise SystemExit(f"the controller process {pid} exited; see its log")
+        raise SystemExit(f"{what} {pid} exited; see its log")
     fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent not idle so far (``/proc/stat``: user nice system idle iowait irq softirq steal)."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / CLOCK_TICKS
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    """Where the machine's CPU went: the controller, kcp, each cluster (its 5 processes), everything."""
+
+    controller: float
+    kcp: float
+    clusters: dict[str, float]
+    machine: float
+
+    @staticmethod
+    def take(s: Session) -> CpuSample:
+        kcp = s.kcp.process
+        if kcp is None or kcp.pid is None:
+            raise SystemExit("kcp is not running")
+        return CpuSample(
+            controller=cpu_seconds(s.controller.pid),
+            kcp=cpu_seconds(kcp.pid, "kcp"),
+            clusters={
+                name: sum(cpu_seconds(pid, f"a process of {name}") for pid in c.pids())
+                for name, c in s.physical.items()
+            },
+            machine=machine_busy_seconds(),
+        )
+
+    def __sub__(self, before: CpuSample) -> CpuSample:
+        return CpuSample(
+            controller=self.controller - before.controller,
+            kcp=self.kcp - before.kcp,
+            clusters={name: spent - before.clusters[name] for name, spent in self.clusters.items()},
+            machine=self.machine - before.machine,
+        )
 
 
 async def watch_all(
@@ -673,6 +713,7 @@ async def run_workloads(s: Session) -> Result:
         clusters_before = {name: await request_counts(c) for name, c in direct.items()}
         rss_before = rss_kib(s.controller.pid, "VmRSS:") / 1000
         cpu_before = cpu_seconds(s.controller.pid)
+        spent_before = CpuSample.take(s)
         metrics_before = await controller_metrics(s.health_port)
 
         limit = asyncio.Semaphore(options.create_concurrency)
@@ -698,6 +739,7 @@ async def run_workloads(s: Session) -> Result:
             timed_out = True
         ended = time.monotonic()
         cpu_after = cpu_seconds(s.controller.pid)
+        spent = CpuSample.take(s) - spent_before
         kcp_after = await request_counts(s.client)
         clusters_after = {name: await request_counts(c) for name, c in direct.items()}
         metrics_after = await controller_metrics(s.health_port)
@@ -713,6 +755,7 @@ async def run_workloads(s: Session) -> Result:
             rss_peak_mb=rss_kib(s.controller.pid, "VmHWM:") / 1000,
             cpu_s=cpu_after - cpu_before,
             cpu_total_s=cpu_after,
+            spent=spent,
             controller_before=metrics_before,
             controller_after=metrics_after,
             timed_out=timed_out,
@@ -890,6 +933,16 @@ def report(options: Options, floor: Floor, result: Result) -> None:
         "controller CPU in the window / since start",
         f"{result.cpu_s:.1f} / {result.cpu_total_s:.1f} s",
         f"window {headline.window_s:.1f} s",
+        "",
+    )
+    cores = len(os.sched_getaffinity(0))
+    spent = result.spent
+    table.add_row(
+        "CPU in the window: controller / kcp / clusters / machine busy",
+        f"{spent.controller:.1f} / {spent.kcp:.1f} / "
+        + " + ".join(f"{v:.1f}" for _, v in sorted(spent.clusters.items()))
+        + f" / {spent.machine:.1f} s",
+        f"of {cores * headline.window_s:.0f} core-seconds ({spent.machine / (cores * headline.window_s):.0%} busy)",
         "",
     )
     kcp_total = sum(result.kcp_requests.values())
