@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 
 from tmc.api.constants import SYNC_FINALIZER
+from tmc.controllers.sync.naming import MANAGED_LABEL
 from tmc.controllers.sync.reconcile import CACHE_SETTLE, SyncSettings
 from tmc.errors import ApiError
 from tmc.kcp.resources import Resource
 from tmc.runtime import Result
 
-from .fakes import World, binding, deployment, physical_namespace
+from .fakes import World, binding, configmap, deployment, physical_namespace, secret
 
 JSON = dict[str, Any]
 
@@ -38,8 +39,15 @@ def fail_binding_status_writes(world: World, monkeypatch: pytest.MonkeyPatch, ti
     monkeypatch.setattr(world.kcp, "merge_patch", flaky)
 
 
-async def applied_but_not_recorded(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    world.kcp.put(deployment(replicas=1))
+async def applied_but_not_recorded(
+    world: World, monkeypatch: pytest.MonkeyPatch, *, with_dependencies: bool = False
+) -> None:
+    if with_dependencies:
+        world.kcp.put(configmap("settings"))
+        world.kcp.put(secret("db"))
+        world.kcp.put(deployment(replicas=1, configmaps=["settings"], secrets=["db"]))
+    else:
+        world.kcp.put(deployment(replicas=1))
     world.kcp.put(binding(clusters={"a": 1}))
     fail_binding_status_writes(world, monkeypatch, 1)
     with pytest.raises(ApiError):
@@ -125,3 +133,35 @@ async def test_a_watch_that_never_lists_does_not_wedge_the_deletion_past_the_cle
     world.clock.advance(SyncSettings().cleanup_timeout)
     assert await world.reconcile() == Result()
     assert world.kcp.find("WorkloadBinding", "deployment-web") is None
+
+
+async def test_the_dependencies_of_a_copy_whose_record_was_lost_go_with_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    world = World("a", copy_watches=True)
+    await applied_but_not_recorded(world, monkeypatch, with_dependencies=True)
+    assert world["a"].names(physical_namespace("a")) == ["ConfigMap/settings", "Deployment/web", "Secret/db"]
+
+    world.kcp.delete("Deployment", "web")
+    world.kcp.delete("WorkloadBinding", "deployment-web")
+    world.clock.advance(CACHE_SETTLE)
+    assert await world.reconcile() == Result()
+
+    assert world["a"].names(physical_namespace("a")) == [], "the ConfigMap and Secret copies went with the workload"
+    assert world.kcp.find("Deployment", "web") is None
+
+
+async def test_an_object_of_the_same_name_that_tmc_does_not_manage_is_left_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = World("a", copy_watches=True)
+    await applied_but_not_recorded(world, monkeypatch, with_dependencies=True)
+    # Someone took the ConfigMap over by hand (TMC's mark removed): it is theirs now.
+    world["a"].edit(
+        "ConfigMap", physical_namespace("a"), "settings", lambda c: c["metadata"]["labels"].pop(MANAGED_LABEL)
+    )
+
+    world.kcp.delete("Deployment", "web")
+    world.kcp.delete("WorkloadBinding", "deployment-web")
+    world.clock.advance(CACHE_SETTLE)
+    assert await world.reconcile() == Result()
+
+    assert world["a"].names(physical_namespace("a")) == ["ConfigMap/settings"]

@@ -486,10 +486,35 @@ class SyncReconciler:
             return entry, known and not settling
         if not is_managed(copy) or origin_of(copy) != (key.cluster, key.namespace, own.kind, own.name):
             return entry, True  # not this workload's copy: never touched
-        found = {"apiVersion": own.api_version, "kind": own.kind, "name": own.name, "uid": copy["metadata"].get("uid")}
+        found = [_record_of(own, copy)]
+        # Its dependencies went out before it and are in no record either: the copy's own pod template names them.
+        recorded = {(o.get("kind"), o.get("name")) for o in objects}
+        for dependency in dependencies(copy):
+            if (dependency.kind, dependency.name) in recorded:
+                continue
+            try:
+                left = await self._copy_of(client, key, namespace, dependency)
+            except (ApiError, TransportError) as exc:
+                log.info("cannot tell whether %s %s is left on %s: %s", dependency.kind, dependency.name, target, exc)
+                return entry, False  # looked at again; bounded by the cleanup timeout
+            if left is not None:
+                found.append(left)
         log.info("copy of %s on %s is in no record (a status write was lost); cleaning it up", key, target)
         base = entry or {"name": target, "namespace": namespace}
-        return {**base, "objects": [*objects, found]}, True
+        return {**base, "objects": [*objects, *found]}, True
+
+    async def _copy_of(self, client: KubeClient, key: ObjectKey, namespace: str, ref: ObjectRef) -> JSON | None:
+        """The record of ``ref``'s copy in ``namespace`` if TMC applied it there for this tenant's namespace (never
+        an object someone else put there under the same name)."""
+        if (ref.api_version, ref.kind) not in CLUSTER_RESOURCES:
+            return None
+        try:
+            obj = await client.get(ref.resource, ref.name, namespace=namespace)
+        except NotFoundError:
+            return None
+        if not is_managed(obj) or origin_of(obj) != (key.cluster, key.namespace, ref.kind, ref.name):
+            return None
+        return _record_of(ref, obj)
 
     async def _usable(self, key: ObjectKey, target: str) -> bool:
         try:
@@ -777,6 +802,11 @@ class SyncReconciler:
             }
 
         return await self.status.write(BINDINGS, binding, desired)
+
+
+def _record_of(ref: ObjectRef, copy: JSON) -> JSON:
+    """How a binding's status names an object applied on a cluster (its uid: the delete's precondition)."""
+    return {"apiVersion": ref.api_version, "kind": ref.kind, "name": ref.name, "uid": copy["metadata"].get("uid")}
 
 
 def _applied_condition(entries: list[JSON], wanted: Mapping[str, int | None]) -> tuple[ConditionStatus, str, str]:
