@@ -56,6 +56,14 @@ async def applied_but_not_recorded(
     assert "a" not in world.entries(), "the record of the copy was lost"
 
 
+async def delete_once_the_watch_settled(world: World) -> None:
+    """The tenant deletes the workload (its binding goes with it); the copy watch has caught up; one reconcile."""
+    world.kcp.delete("Deployment", "web")
+    world.kcp.delete("WorkloadBinding", "deployment-web")
+    world.clock.advance(CACHE_SETTLE)
+    assert await world.reconcile() == Result()
+
+
 @pytest.mark.parametrize(
     "finalized",
     [
@@ -71,10 +79,7 @@ async def test_a_copy_whose_record_was_lost_is_deleted_with_its_workload(
     if not finalized:
         world.kcp.edit("Deployment", "web", lambda d: d["metadata"].update(finalizers=[]))
 
-    world.kcp.delete("Deployment", "web")
-    world.kcp.delete("WorkloadBinding", "deployment-web")
-    world.clock.advance(CACHE_SETTLE)
-    assert await world.reconcile() == Result()
+    await delete_once_the_watch_settled(world)
 
     assert world["a"].names(physical_namespace("a")) == [], "no copy outlives its workload"
     assert world.kcp.find("WorkloadBinding", "deployment-web") is None
@@ -140,10 +145,7 @@ async def test_the_dependencies_of_a_copy_whose_record_was_lost_go_with_it(monke
     await applied_but_not_recorded(world, monkeypatch, with_dependencies=True)
     assert world["a"].names(physical_namespace("a")) == ["ConfigMap/settings", "Deployment/web", "Secret/db"]
 
-    world.kcp.delete("Deployment", "web")
-    world.kcp.delete("WorkloadBinding", "deployment-web")
-    world.clock.advance(CACHE_SETTLE)
-    assert await world.reconcile() == Result()
+    await delete_once_the_watch_settled(world)
 
     assert world["a"].names(physical_namespace("a")) == [], "the ConfigMap and Secret copies went with the workload"
     assert world.kcp.find("Deployment", "web") is None
@@ -159,9 +161,6 @@ async def test_an_object_of_the_same_name_that_tmc_does_not_manage_is_left_alone
         "ConfigMap", physical_namespace("a"), "settings", lambda c: c["metadata"]["labels"].pop(MANAGED_LABEL)
     )
 
-    world.kcp.delete("Deployment", "web")
-    world.kcp.delete("WorkloadBinding", "deployment-web")
-    world.clock.advance(CACHE_SETTLE)
-    assert await world.reconcile() == Result()
+    await delete_once_the_watch_settled(world)
 
     assert world["a"].names(physical_namespace("a")) == ["ConfigMap/settings"]
