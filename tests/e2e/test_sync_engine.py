@@ -164,8 +164,17 @@ async def test_the_seed_spread_placement_syncs_a_deployment_with_its_config_and_
     shares = {c["name"]: c["replicas"] for c in binding["spec"]["clusters"]}
     assert set(shares) == {"west-a", "west-b"}
     assert sum(shares.values()) == 7
-    source = await kcp_client.get(DEPLOYMENTS, "web", cluster=tenant, namespace="default")
-    assert "tmc.kcp.io/sync" in source["metadata"]["finalizers"]
+    # The finalizer, the binding's record and the workload's status are written together after the apply: the
+    # finalizer may land a moment after the record.
+    await wait_for_object(
+        kcp_client,
+        DEPLOYMENTS,
+        "web",
+        lambda source: "tmc.kcp.io/sync" in (source["metadata"].get("finalizers") or []),
+        cluster=tenant,
+        namespace="default",
+        timeout=SLACK,
+    )
 
     clusters = {"west-a": west_a, "west-b": west_b}
     logical = await _logical_cluster(kcp_client, tenant)

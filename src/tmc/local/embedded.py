@@ -464,13 +464,21 @@ class _Up:
                     namespace=example.NAMESPACE,
                     timeout=ROLLOUT_TIMEOUT,
                 )
+                deployment = await wait_for_object(
+                    client,
+                    DEPLOYMENTS,
+                    example.APP,
+                    example.reports_rolled_out,
+                    cluster=self.tenant,
+                    namespace=example.NAMESPACE,
+                    timeout=ROLLOUT_TIMEOUT,
+                )
         except TimeoutError:
             self.console.print(
                 f"[yellow]{example.APP} has not rolled out within {ROLLOUT_TIMEOUT:.0f}s;[/yellow] see"
                 f" `tmc get workloads` and `tmc explain {example.PLACEMENT_NAME}`"
             )
             return
-        deployment = await client.get(DEPLOYMENTS, example.APP, cluster=self.tenant, namespace=example.NAMESPACE)
         self._print_workload(binding, deployment)
 
     def _print_workload(self, binding: JSON, deployment: JSON) -> None:

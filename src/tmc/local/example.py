@@ -68,3 +68,16 @@ def rolled_out(binding: JSON) -> bool:
         and (replicas is None or copies[name].get("readyReplicas") == replicas)
         for name, replicas in wanted.items()
     )
+
+
+def reports_rolled_out(deployment: JSON) -> bool:
+    """The tenant's own Deployment says what the copies say: its current generation observed, all replicas ready.
+
+    Its status is written by the same sync as the binding's, as a separate write: one may land a moment later.
+    """
+    status = deployment.get("status") or {}
+    wanted = (deployment.get("spec") or {}).get("replicas", 1)
+    return bool(
+        status.get("observedGeneration") == deployment.get("metadata", {}).get("generation")
+        and status.get("readyReplicas", 0) == wanted
+    )
