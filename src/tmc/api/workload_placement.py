@@ -64,8 +64,8 @@ class WorkloadSelector(ApiModel):
         default_factory=_default_workload_resources,
         description=(
             "Workload kinds (or single objects) selected; a workload matching any entry is selected."
-            " Defaults to all `apps/v1` Deployments. TMC can place the kinds of its `kubernetes`"
-            " APIExport (currently Deployments)."
+            " Defaults to all `apps/v1` Deployments. TMC can place the kinds of its `kubernetes` APIExport:"
+            " Deployments, StatefulSets, DaemonSets, Jobs, CronJobs, Services, PersistentVolumeClaims, Ingresses."
         ),
         json_schema_extra={"default": [{"apiVersion": "apps/v1", "kind": "Deployment"}]},
     )

@@ -429,3 +429,44 @@ def test_the_kubectl_plugin_entry_point_is_the_same_command() -> None:
 
     scripts = tomllib.loads((Path(__file__).parents[3] / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["kubectl-tmc"] == scripts["tmc"] == "tmc.cli.main:main"
+
+
+# -- explain -----------------------------------------------------------------------------------------------
+
+PLACEMENTS_PATH = "/clusters/root:acme/apis/tmc.kcp.io/v1alpha1/namespaces/default/workloadplacements"
+STATEFULSETS_PATH = "/clusters/root:acme/apis/apps/v1/namespaces/default/statefulsets"
+
+
+def statefulset_placement() -> JSON:
+    selected = placement("db-placement")
+    selected["spec"] = {
+        "strategy": "Spread",
+        "workloadSelector": {"resources": [{"apiVersion": "apps/v1", "kind": "StatefulSet"}]},
+    }
+    return selected
+
+
+def test_explain_covers_the_kinds_the_placement_selects(kcp: FakeKcp, kubeconfig: Path) -> None:
+    kcp.lists[PLACEMENTS_PATH] = [statefulset_placement()]
+    kcp.lists[REGISTRATIONS_PATH] = [registration("us-west-1"), registration("eu-central-1", ready=("False", "Lost"))]
+    kcp.lists[STATEFULSETS_PATH] = [
+        {"metadata": {"name": "db", "namespace": "default"}, "spec": {"replicas": 2}},
+    ]
+    kcp.lists["/clusters/root:acme/apis/tmc.kcp.io/v1alpha1/namespaces/default/workloadbindings"] = []
+    result = invoke("explain", "db-placement", "--kubeconfig", str(kubeconfig))
+    assert result.exit_code == 0, result.output
+    cells = [[cell.strip() for cell in line.split("│")[1:-1]] for line in result.stdout.splitlines()]
+    verdicts = {(row[0], row[1], row[2]) for row in cells if len(row) >= 3 and row[0]}
+    assert verdicts == {("db", "eu-central-1", "no"), ("db", "us-west-1", "yes")}, result.stdout
+
+
+def test_explain_in_a_workspace_that_does_not_serve_the_selected_kind_says_how_to_bind(
+    kcp: FakeKcp, kubeconfig: Path
+) -> None:
+    kcp.lists[PLACEMENTS_PATH] = [statefulset_placement()]
+    kcp.lists[REGISTRATIONS_PATH] = [registration("us-west-1")]
+    result = invoke("explain", "db-placement", "--kubeconfig", str(kubeconfig))
+    assert result.exit_code == 1
+    error = one_line_error(result)
+    assert "does not serve statefulsets.apps" in error
+    assert "tmc bind root:acme" in error

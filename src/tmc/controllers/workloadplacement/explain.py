@@ -1,6 +1,7 @@
 """``tmc explain``: the engine's per-cluster verdicts for one placement, computed by the same code that decides.
 
-Reads the placement, the registrations and the selected workloads of one workspace and runs the engine with
+Reads the placement, the registrations and the selected workloads of one workspace (selected by the controller's
+own rule, ``selection.py``, over every kind the placement names) and runs the engine with
 the placement's current decisions (its WorkloadBindings) as history, without writing anything.
 """
 
@@ -8,15 +9,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tmc.api import CLUSTER_REGISTRATION, placement_label
+from tmc.api import CLUSTER_REGISTRATION, WORKLOAD_RESOURCES, placement_label
 from tmc.api.constants import PLACEMENT_LABEL
 from tmc.controllers.workloadplacement.bindings import BINDINGS, previous_decision, sticky
-from tmc.controllers.workloadplacement.convert import candidate_of, policy_of, selector, workload_key, workload_of
+from tmc.controllers.workloadplacement.convert import candidate_of, policy_of, workload_of
 from tmc.controllers.workloadplacement.reconcile import PLACEMENTS
+from tmc.controllers.workloadplacement.selection import select_workloads, workload_refs
+from tmc.errors import ConfigError, NotFoundError
 from tmc.kcp.paths import LogicalClusterPath
-from tmc.kcp.resources import DEPLOYMENTS, resource_of
-from tmc.kcp.rest import KubeClient
-from tmc.placement import CandidateSet, DecisionContext, compile_selector, decide
+from tmc.kcp.resources import Resource, resource_of
+from tmc.kcp.rest import JSON, KubeClient
+from tmc.placement import CandidateSet, DecisionContext, decide
+
+PLACEABLE: dict[str, Resource] = {f"{info.api_version}/{info.kind}": resource_of(info) for info in WORKLOAD_RESOURCES}
+
+
+class NotServedError(ConfigError):
+    """A kind the placement selects is not served in the workspace: not bound to TMC's ``kubernetes`` export."""
+
+    def __init__(self, workspace: LogicalClusterPath, what: str, detail: str) -> None:
+        super().__init__(
+            f"workspace {workspace} does not serve {what} ({detail}), which the placement selects; "
+            f"bind it with `tmc bind {workspace}`"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +50,18 @@ async def explain_placement(
 ) -> list[ClusterVerdict]:
     placement = await client.get(PLACEMENTS, name, cluster=workspace, namespace=namespace)
     registrations = await client.list(resource_of(CLUSTER_REGISTRATION), cluster=workspace)
-    deployments = await client.list(DEPLOYMENTS, cluster=workspace, namespace=namespace)
+    listed: dict[str, list[JSON]] = {}
+    for ref in workload_refs(placement):
+        resource = PLACEABLE.get(ref.kind_key)
+        if resource is None or ref.kind_key in listed:
+            continue  # a kind TMC does not place selects nothing, as in the controller
+        try:
+            listing = await client.list(resource, cluster=workspace, namespace=namespace)
+        except NotFoundError as exc:
+            raise NotServedError(workspace, f"{resource.plural}.{resource.group or 'core'}", exc.message) from None
+        listed[ref.kind_key] = listing["items"]
     policy = policy_of(placement)
     candidates = CandidateSet([candidate_of(r) for r in registrations["items"]])
-    label_selector = (placement["spec"].get("workloadSelector") or {}).get("labelSelector")
-    matcher = compile_selector(selector(label_selector), "spec.workloadSelector.labelSelector")
     bindings = await client.list(
         BINDINGS,
         cluster=workspace,
@@ -58,10 +80,8 @@ async def explain_placement(
     )
     verdicts = []
     cursor = int((placement.get("status") or {}).get("roundRobinCursor") or 0)
-    for item in sorted(deployments["items"], key=workload_key):
-        if not matcher.matches(item["metadata"].get("labels") or {}):
-            continue
-        workload = workload_of({**item, "apiVersion": "apps/v1", "kind": "Deployment"})
+    for item in select_workloads(placement, lambda kind_key: listed.get(kind_key, [])):
+        workload = workload_of(item)
         result = decide(candidates, policy, workload, previous.get(workload.key), DecisionContext(now, cursor))
         for explanation in sorted(result.explanations.values(), key=lambda e: e.cluster):
             verdicts.append(

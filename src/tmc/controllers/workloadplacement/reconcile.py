@@ -31,7 +31,8 @@ from tmc.controllers.workloadplacement.bindings import (
     previous_decision,
     sticky,
 )
-from tmc.controllers.workloadplacement.convert import candidate_of, policy_of, selector, workload_key, workload_of
+from tmc.controllers.workloadplacement.convert import candidate_of, policy_of, workload_key, workload_of
+from tmc.controllers.workloadplacement.selection import select_workloads
 from tmc.kcp.paths import LogicalClusterPath
 from tmc.kcp.resources import resource_of
 from tmc.kcp.rest import JSON, KubeClient
@@ -40,7 +41,6 @@ from tmc.placement import (
     DecisionContext,
     PlacementStatus,
     PlacementValidationError,
-    compile_selector,
     decide_many,
     next_toleration_expiry,
 )
@@ -75,27 +75,13 @@ class WorkloadPlacementReconciler:
 
     def selected_workloads(self, placement: JSON) -> list[JSON]:
         """The workloads of the placement's own workspace and namespace its selector picks, kind stamped."""
-        cluster, namespace = cluster_of(placement), placement["metadata"].get("namespace", "")
-        spec = placement.get("spec", {})
-        workload_selector = spec.get("workloadSelector") or {}
-        refs = workload_selector.get("resources") or [{"apiVersion": "apps/v1", "kind": "Deployment"}]
-        labels = compile_selector(
-            selector(workload_selector.get("labelSelector")), "spec.workloadSelector.labelSelector"
-        )
-        chosen = []
-        for ref in refs:
-            api_version, kind = ref.get("apiVersion", "apps/v1"), ref.get("kind", "Deployment")
-            informer = self.workloads.get(f"{api_version}/{kind}")
-            if informer is None:
-                continue
-            for workload in informer.by_index(BY_CLUSTER, cluster):
-                metadata = workload["metadata"]
-                if metadata.get("namespace") != namespace or metadata.get("deletionTimestamp"):
-                    continue
-                if ref.get("name") in (None, metadata["name"]) and labels.matches(metadata.get("labels") or {}):
-                    chosen.append({**workload, "apiVersion": api_version, "kind": kind})
-        unique = {workload_key(w): w for w in chosen}
-        return [unique[k] for k in sorted(unique)]
+        cluster = cluster_of(placement)
+
+        def cached(kind_key: str) -> list[JSON]:
+            informer = self.workloads.get(kind_key)
+            return informer.by_index(BY_CLUSTER, cluster) if informer is not None else []
+
+        return select_workloads(placement, cached)
 
     def bindings_of(self, cluster: str, namespace: str, placement: str) -> list[JSON]:
         return [
