@@ -150,6 +150,13 @@ async def sync_stage(report: Report, sizes: Sizes, timeout: float) -> None:
             + ("" if f.copies_seen == f.workloads else f" ({f.copies_seen}/{f.workloads} seen)"),
             KARMADA_DISTRIBUTION,
         )
+        if f.rest_samples:
+            report.add(
+                f"create -> on cluster at rest p50 / p99 (one workload at a time, {f.rest_samples} after convergence)",
+                f"{ms(f.rest_p50)} / {ms(f.rest_p99)} = {f.rest_p50 / f.floor_p50:,.1f}x / "
+                f"{f.rest_p99 / f.floor_p99:,.1f}x the floor",
+                KARMADA_DISTRIBUTION,
+            )
         report.add(
             "status under load p50 / p99: copy rolled out on its cluster -> the tenant's object shows it",
             f"{ms(f.status_p50)} / {ms(f.status_p99)} ({f.status_samples} workloads)",
