@@ -10,6 +10,7 @@ translates errors (the one place where httpx exceptions become ``tmc.errors``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
@@ -35,6 +36,9 @@ WriteHook = Callable[[str, str, JSON | None], None]
 APPLY_PATCH = "application/apply-patch+yaml"
 STRICT: dict[str, str | int | bool] = {"fieldValidation": "Strict"}
 MERGE_PATCH = "application/merge-patch+json"
+# A 429 naming a Retry-After is sent again up to this many times in all (client-go: 10), waiting at most this long.
+RETRY_AFTER_ATTEMPTS = 10
+RETRY_AFTER_MAX_SECONDS = 5.0
 
 _ERRORS_BY_STATUS: dict[int, type[ApiError]] = {
     400: BadRequestError,
@@ -127,13 +131,20 @@ class KubeClient:
         if self._on_write is not None and method != "GET":
             self._on_write(method, path, body if isinstance(body, dict) else None)
         try:
-            try:
-                response = await self._send(method, path, params, content, headers, request_timeout)
-            except httpx.RemoteProtocolError:
-                # A pooled keep-alive connection the server had just closed; POST is not repeated blindly.
-                if method == "POST":
-                    raise
-                response = await self._send(method, path, params, content, headers, request_timeout)
+            for attempt in range(1, RETRY_AFTER_ATTEMPTS + 1):
+                try:
+                    response = await self._send(method, path, params, content, headers, request_timeout)
+                except httpx.RemoteProtocolError:
+                    # A pooled keep-alive connection the server had just closed; POST is not repeated blindly.
+                    if method == "POST":
+                        raise
+                    response = await self._send(method, path, params, content, headers, request_timeout)
+                delay = _retry_after(response)
+                if delay is None or attempt == RETRY_AFTER_ATTEMPTS:
+                    break
+                # 429 with Retry-After: the server did not process the request (its storage is initializing after
+                # a restart, or it sheds load) and says when to come back; any verb is safe to send again.
+                await asyncio.sleep(delay)
         except httpx.HTTPError as exc:
             raise TransportError(
                 0, "Unreachable", f"{method} {self.access.server}: {type(exc).__name__}: {exc}"
@@ -312,6 +323,17 @@ class KubeClient:
                     yield event
         except httpx.HTTPError as exc:
             raise TransportError(0, "Unreachable", f"WATCH {path}: {type(exc).__name__}: {exc}") from exc
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds to wait before sending the request again, for a 429 that names them (as client-go honours)."""
+    if response.status_code != 429:
+        return None
+    try:
+        seconds = float(response.headers.get("Retry-After", ""))
+    except ValueError:
+        return None
+    return min(max(seconds, 0.1), RETRY_AFTER_MAX_SECONDS)
 
 
 def _encode_params(params: Mapping[str, str | int | bool] | None) -> dict[str, str] | None:
