@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import select
@@ -454,25 +455,12 @@ class _Up:
                 with contextlib.suppress(ConflictError):  # kept state: it is there, maybe changed by the user
                     await client.create(resource, body, cluster=self.tenant, namespace=example.NAMESPACE)
         try:
+            until = functools.partial(
+                wait_for_object, client, cluster=self.tenant, namespace=example.NAMESPACE, timeout=ROLLOUT_TIMEOUT
+            )
             with step(self.console, f"Waiting for {example.APP} to roll out on its clusters"):
-                binding = await wait_for_object(
-                    client,
-                    BINDINGS,
-                    example.BINDING_NAME,
-                    example.rolled_out,
-                    cluster=self.tenant,
-                    namespace=example.NAMESPACE,
-                    timeout=ROLLOUT_TIMEOUT,
-                )
-                deployment = await wait_for_object(
-                    client,
-                    DEPLOYMENTS,
-                    example.APP,
-                    example.reports_rolled_out,
-                    cluster=self.tenant,
-                    namespace=example.NAMESPACE,
-                    timeout=ROLLOUT_TIMEOUT,
-                )
+                binding = await until(BINDINGS, example.BINDING_NAME, example.rolled_out)
+                deployment = await until(DEPLOYMENTS, example.APP, example.reports_rolled_out)
         except TimeoutError:
             self.console.print(
                 f"[yellow]{example.APP} has not rolled out within {ROLLOUT_TIMEOUT:.0f}s;[/yellow] see"
