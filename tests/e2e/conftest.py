@@ -24,6 +24,7 @@ from tmc.local.kcp_server import KcpServer
 from tmc.local.nodes import NodeSpec
 from tmc.local.physical_cluster import PhysicalCluster
 from tmc.local.ports import free_port
+from tmc.local.process import ManagedProcess, tail
 
 pytestmark = pytest.mark.e2e
 
@@ -41,6 +42,37 @@ async def kcp(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[KcpServ
     await server.start()
     yield server
     await server.stop()
+
+
+class LoggedController(Protocol):
+    """A ``tmc controller`` process a test starts (``test_leader_handover.ControllerProcess``)."""
+
+    @property
+    def process(self) -> ManagedProcess: ...
+
+    @property
+    def identity(self) -> str: ...
+
+
+@pytest.fixture
+async def controller_logs() -> AsyncIterator[list[LoggedController]]:
+    """Controller processes a test starts: stopped at its end, each log's tail printed (shown if it failed)."""
+    started: list[LoggedController] = []
+    yield started
+    for controller in started:
+        await controller.process.stop()
+        print(f"--- {controller.process.name} ({controller.identity}) ---\n{tail(controller.process.log_path, 40)}")
+
+
+@pytest.fixture
+async def own_kcp(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[KcpServer]:
+    """A kcp of the test's own, to stop and restart: restarting the session's kcp would disturb other modules."""
+    server = KcpServer(tmp_path_factory.mktemp("kcp-own"))
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -49,7 +49,6 @@ from tmc.local.kcp_server import KcpServer
 from tmc.local.nodes import NodeSpec
 from tmc.local.physical_cluster import PhysicalCluster
 from tmc.local.ports import free_port
-from tmc.local.process import tail
 from tmc.runtime import EventHandler, Informer
 
 from .conftest import GRACE, HEARTBEAT, SLACK, SYNC, BoundFactory, ClusterFactory
@@ -308,17 +307,6 @@ async def test_kcp_failing_a_fraction_of_status_writes_loses_nothing(
 # -- kcp stopped and started mid-sync ---------------------------------------------------------------------
 
 
-@pytest.fixture
-async def own_kcp(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[KcpServer]:
-    """Restarting the session's kcp would disturb the other modules."""
-    server = KcpServer(Path(tmp_path_factory.mktemp("kcp-faults")))
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
 async def test_kcp_stopped_and_started_mid_sync_the_running_controllers_converge(
     own_kcp: KcpServer, physical_clusters: ClusterFactory
 ) -> None:
@@ -417,15 +405,6 @@ async def _on(state: Fleet, registration: str, count: int) -> bool:
 TENANTS, PER_TENANT, DELETED, LATE, KILLS = 10, 30, 20, 10, 3
 
 
-@pytest.fixture
-async def processes(tmp_path: Path) -> AsyncIterator[list[ControllerProcess]]:
-    started: list[ControllerProcess] = []
-    yield started
-    for controller in started:
-        await controller.process.stop()
-        print(f"--- {controller.process.name} ({controller.identity}) ---\n{tail(controller.process.log_path, 15)}")
-
-
 async def _leading(controller: ControllerProcess, timeout: float) -> float:
     """Waits until the process says it leads (``/readyz?verbose``); returns when that was seen."""
 
@@ -447,7 +426,7 @@ async def test_the_controller_sigkilled_at_random_points_while_syncing_300_workl
     new_tenant: BoundFactory,
     physical_clusters: ClusterFactory,
     tmp_path: Path,
-    processes: list[ControllerProcess],
+    controller_logs: list[ControllerProcess],
 ) -> None:
     seed = _seed()
     rng = random.Random(seed)
@@ -461,7 +440,7 @@ async def test_the_controller_sigkilled_at_random_points_while_syncing_300_workl
 
         async def start(round_number: int) -> ControllerProcess:
             controller = ControllerProcess(f"controller-{round_number}", kcp, tmp_path)
-            processes.append(controller)
+            controller_logs.append(controller)
             await controller.process.start()
             return controller
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -43,16 +41,6 @@ PLACEMENTS = resource_of(WORKLOAD_PLACEMENT)
 REGISTRATIONS = resource_of(CLUSTER_REGISTRATION)
 # The informers' reconnect backoff is capped at 10 s (+20 % jitter); the Lease is re-taken on the next try.
 RECONNECT = 12.0 + 2.0
-
-
-@pytest.fixture
-async def own_kcp(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[KcpServer]:
-    server = KcpServer(Path(tmp_path_factory.mktemp("kcp-restart")))
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 def _ready(obj: dict[str, Any]) -> bool:

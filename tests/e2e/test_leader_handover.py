@@ -19,7 +19,6 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,7 @@ from tmc.kcp.watching import wait_for_object
 from tmc.local.embedded import register
 from tmc.local.kcp_server import KcpServer
 from tmc.local.ports import free_port
-from tmc.local.process import ManagedProcess, tail
+from tmc.local.process import ManagedProcess
 from tmc.local.readiness import wait_until
 from tmc.runtime.journal import read_journal
 
@@ -101,15 +100,6 @@ class ControllerProcess:
     def kill(self) -> None:
         assert self.process.pid is not None
         os.killpg(self.process.pid, signal.SIGKILL)
-
-
-@pytest.fixture
-async def controller_logs(tmp_path: Path) -> AsyncIterator[list[ControllerProcess]]:
-    started: list[ControllerProcess] = []
-    yield started
-    for controller in started:
-        await controller.process.stop()
-        print(f"--- {controller.process.name} ({controller.identity}) ---\n{tail(controller.process.log_path, 40)}")
 
 
 def _holder(identity: str) -> Any:
