@@ -123,6 +123,7 @@ class ClusterDirectory:
         self.settings = settings or ProbeSettings()
         self.policy = policy or AddressPolicy()
         self._client_factory = client_factory or self._pooled_client
+        self._probe_client_factory = client_factory or self._probing_client
         self._rng = rng or random.Random()
         self._wall = wall
         self._metrics = ClusterMetrics(registry, registrations)
@@ -235,7 +236,10 @@ class ClusterDirectory:
         state = endpoint.state
         if state is None:
             raise ClusterUnavailable("NotProbedYet", "the cluster has not answered its first probe yet")
-        if not state.usable:
+        if not state.usable and not _reported_ready(obj):
+            # A failed heartbeat is tolerated for the grace period, and the registration's Ready condition is
+            # where that verdict lives (its controller alone judges the grace): a probe that timed out once on a
+            # loaded machine must not make every copy on a live cluster count for nothing.
             raise ClusterUnavailable(state.reason, state.message)
         return endpoint
 
@@ -305,6 +309,7 @@ class ClusterDirectory:
         endpoint = Endpoint(
             key=key,
             client=self._client_factory(access),
+            probe_client=self._probe_client_factory(access),
             settings=self.settings,
             probe_slots=self._probe_slots,
             lag=self._lag,
@@ -346,8 +351,19 @@ class ClusterDirectory:
             self.policy,
             timeout=max(self.settings.probe_timeout, 30.0),
             http2=self.settings.http2,
-            max_connections=self.settings.cluster_concurrency + 2,
+            max_connections=self.settings.connections_per_client,
             user_agent="tmc-cluster-access",
+        )
+
+    def _probing_client(self, access: ClusterAccess) -> KubeClient:
+        # One request at a time (liveness, then facts): one connection, kept alive between heartbeats.
+        return cluster_client(
+            access,
+            self.policy,
+            timeout=max(self.settings.probe_timeout, 30.0),  # each probe step sets its own, shorter deadline
+            http2=self.settings.http2,
+            max_connections=1,
+            user_agent="tmc-cluster-probe",
         )
 
     # -- events ---------------------------------------------------------------------------------------
@@ -385,12 +401,19 @@ class ClusterDirectory:
     def _registration_updated(self, old: JSON, new: JSON) -> None:
         if _kubeconfig_ref(old) != _kubeconfig_ref(new):
             self._reattach(key_of(new))
+        elif _reported_ready(old) != _reported_ready(new) and key_of(new) in self._attached:
+            self._notify(key_of(new))  # the grace ran out (or it is back): whether it is usable changed
 
     def _registration_deleted(self, obj: JSON) -> None:
         key = key_of(obj)
         if key in self._attached:
             self.forget(key)
             self._notify(key)
+
+
+def _reported_ready(registration: JSON) -> bool:
+    conditions = (registration.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 def _problem(access: RegistrationAccess) -> tuple[str, str] | None:

@@ -44,6 +44,9 @@ class ProbeSettings:
     facts_period: float = 300.0  # version, discovery and capacity at most this stale while the cluster is up
     probe_concurrency: int = 32  # probes in flight across all clusters
     cluster_concurrency: int = 8  # sessions (sync work) in flight per cluster
+    # Watches kept open through an endpoint's client (the sync engine's copy watches, one per watched kind): under
+    # HTTP/1.1 each holds a connection for its lifetime, so the pool has room for them beside the sessions.
+    watch_connections: int = 8
     jitter: float = 0.1  # periods are stretched by up to this fraction, at random
     # HTTP/1.1 keep-alive by default: kube-apiserver closes an HTTP/2 connection right after answering a
     # request whose authentication failed (UnauthenticatedHTTP2DOSMitigation, on by default), and httpcore
@@ -57,6 +60,13 @@ class ProbeSettings:
                 raise ValueError(f"{name} must be > 0")
         if self.probe_concurrency < 1 or self.cluster_concurrency < 1:
             raise ValueError("probe_concurrency and cluster_concurrency must be >= 1")
+        if self.watch_connections < 0:
+            raise ValueError("watch_connections must be >= 0")
+
+    @property
+    def connections_per_client(self) -> int:
+        """The work client's pool: every session and every watch at once, so none waits behind another."""
+        return self.cluster_concurrency + self.watch_connections
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,12 +117,15 @@ def jittered(period: float, factor: float, rng: random.Random) -> float:
 @dataclass
 class Endpoint:
     key: EndpointKey
-    client: KubeClient
+    client: KubeClient  # for the work (sessions, watches)
     settings: ProbeSettings
     probe_slots: asyncio.Semaphore
     lag: LoopLag
     on_change: Callable[[Endpoint], None]
     on_probed: Callable[[str, float], None] | None = None  # (result, seconds) of each liveness request
+    # The heartbeat's own connection: a probe never queues behind our own work for a pooled connection, so a
+    # busy controller is not mistaken for a dead cluster. None: the work client (tests with a scripted cluster).
+    probe_client: KubeClient | None = None
     rng: random.Random = field(default_factory=random.Random)
     wall: Callable[[], float] = time.time
     monotonic: Callable[[], float] | None = None  # default: the event loop's clock
@@ -149,6 +162,8 @@ class Endpoint:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.probe_client is not None:
+            await self.probe_client.close()
         if self._sessions == 0:
             await self.client.close()
 
@@ -167,7 +182,8 @@ class Endpoint:
         settings = self.settings
         async with self.probe_slots:
             started = self.now()
-            liveness = await check_liveness(self.client, timeout=settings.probe_timeout)
+            prober = self.probe_client or self.client
+            liveness = await check_liveness(prober, timeout=settings.probe_timeout)
             if self.on_probed is not None:
                 self.on_probed(liveness.reason, self.now() - started)
             if liveness.reason == "Timeout" and self.lag.lost_since(started) > settings.probe_timeout / 4:
@@ -178,7 +194,7 @@ class Endpoint:
             previous = self.state
             facts, problem = (previous.facts, previous.facts_problem) if previous else (None, None)
             if liveness.ok and self._facts_due(previous, self.now()):
-                result = await read_facts(self.client, timeout=settings.probe_timeout)
+                result = await read_facts(prober, timeout=settings.probe_timeout)
                 if isinstance(result, FactsProblem):
                     problem = result
                 else:

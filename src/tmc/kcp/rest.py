@@ -157,7 +157,13 @@ class KubeClient:
             raise TransportError(0, "Unreachable", f"{method} {self.access.server}: the client was closed") from None
         if response.status_code >= 400:
             raise _error_from_response(response.status_code, response.content, method, path)
-        result: JSON = response.json() if response.content else {}
+        try:
+            result = response.json() if response.content else {}
+        except ValueError:
+            result = None
+        if not isinstance(result, dict):
+            # Not an API server's answer (a proxy's page, or a hostile cluster): the caller's error, not a crash.
+            raise ApiError(response.status_code, "InvalidResponse", f"{method} {path}: the answer is not a JSON object")
         return result
 
     async def _send(

@@ -121,6 +121,10 @@ async def test_registrations_with_the_same_cluster_and_credentials_share_one_cli
     assert world.directory.endpoint_count() == 1
     assert world.cluster.requests["/readyz"] == 1
     assert world.directory.limiter(TENANT_A, "west") is world.directory.limiter(TENANT_B, "west")
+    endpoint = world.directory.access(ObjectKey(str(TENANT_A), "", "west")).endpoint
+    assert endpoint is not None
+    assert endpoint.probe_client is not None
+    assert endpoint.probe_client is not a, "the heartbeat has its own connection"
 
 
 async def test_a_changed_secret_builds_a_new_client_and_tells_the_registration(world: World) -> None:
@@ -188,3 +192,39 @@ async def test_a_session_holds_one_of_the_clusters_slots(world: World) -> None:
         assert client is await world.directory.client_for(TENANT_A, "west")
         assert limiter._value == free - 1
     assert limiter._value == free
+
+
+def reported(obj: JSON, ready: str, rv: str) -> JSON:
+    """``obj`` as its controller wrote it: Ready ``ready`` (True within the grace of a failed heartbeat)."""
+    status = {"conditions": [{"type": "Ready", "status": ready, "reason": "R", "message": "m"}]}
+    return {**obj, "metadata": {**obj["metadata"], "resourceVersion": rv}, "status": status}
+
+
+async def test_a_failed_heartbeat_makes_a_cluster_unusable_only_once_its_registration_is_not_ready(
+    world: World,
+) -> None:
+    key = ObjectKey(str(TENANT_A), "", "west")
+    live = await world.directory.client_for(TENANT_A, "west")
+    west = registration(TENANT_A, "west", "k")
+    drain(world)
+    world.registrations.put("MODIFIED", reported(west, "True", rv="2"))
+    assert await asyncio.wait_for(world.told.get(), 5) == key  # Ready changed: whether it is usable may have
+    endpoint = world.directory.access(key).endpoint
+    assert endpoint is not None
+    world.cluster.readyz = (503, "etcd not ready")
+    await endpoint.probe_once()
+    drain(world)
+
+    # Within the grace (the registration still says Ready): the copies there still count, the client is handed out.
+    assert await world.directory.client_for(TENANT_A, "west") is live
+
+    world.registrations.put("MODIFIED", reported(west, "False", rv="3"))
+    assert await asyncio.wait_for(world.told.get(), 5) == key
+    with pytest.raises(ClusterUnavailable) as lost:
+        await world.directory.client_for(TENANT_A, "west")
+    assert lost.value.reason == "NotReady"
+
+    world.registrations.put("MODIFIED", reported(west, "False", rv="4"))  # nothing about Ready changed
+    world.registrations.put("MODIFIED", reported(west, "True", rv="5"))
+    assert await asyncio.wait_for(world.told.get(), 5) == key
+    assert world.told.empty()

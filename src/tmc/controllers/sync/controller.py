@@ -16,7 +16,7 @@ from typing import Any
 from tmc.api import WORKLOAD_RESOURCES, binding_name
 from tmc.clusters import ClusterDirectory
 from tmc.controllers.informers import shared_informer
-from tmc.controllers.sync.copies import CopyWatches
+from tmc.controllers.sync.copies import WATCHED_KINDS, CopyWatches
 from tmc.controllers.sync.metrics import BindingCollector, SyncMetrics
 from tmc.controllers.sync.namespaces import NamespaceJanitor
 from tmc.controllers.sync.reconcile import BINDINGS, SyncReconciler, SyncSettings
@@ -43,6 +43,11 @@ def setup(
     """The sync controller (and its namespace janitor) on ``manager``; the copy watches must be closed by the
     caller (``async with``) since they start lazily, per cluster connection, while reconciles run."""
     settings = settings or SyncSettings()
+    if len(WATCHED_KINDS) > directory.settings.watch_connections:
+        raise ValueError(
+            f"ProbeSettings.watch_connections is {directory.settings.watch_connections}: the copy watches need"
+            f" {len(WATCHED_KINDS)} connections per cluster client"
+        )
 
     def informer(resource: Resource) -> Informer:
         return shared_informer(manager, virtual_workspace, resource, resync_period=resync_period)
