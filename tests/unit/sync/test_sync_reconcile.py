@@ -578,6 +578,22 @@ async def test_a_first_apply_is_not_a_drift_correction() -> None:
     assert world.reconciler.drift_corrections == 0
 
 
+@pytest.mark.parametrize("listed", [True, False], ids=["watch listed", "watch not listed yet"])
+async def test_right_after_the_first_apply_the_copy_is_progressing_not_unknown(listed: bool) -> None:
+    """The apply's answer is the copy's state: the tenant never sees a live cluster's copy as lost in between."""
+    world = World("a", copy_watches=True)
+    assert world.copies is not None
+    world.copies.synced = listed
+    await placed(world, {"a": 3}, replicas=3)
+
+    entry = world.entries()["a"]
+    assert (entry["health"], entry["replicas"], entry["appliedGeneration"]) == ("Progressing", 0, 1)
+    status = world.kcp.stored("Deployment", "web")["status"]
+    available = {c["type"]: c for c in status["conditions"]}["Available"]
+    assert (available["reason"], status["unavailableReplicas"]) == ("MinimumReplicasUnavailable", 3)
+    assert "observedGeneration" not in status, "the copy's controller has not observed it yet"
+
+
 @pytest.mark.parametrize(
     "edit",
     [pytest.param(delete_by_hand, id="deleted by hand"), pytest.param(scale_by_hand, id="scaled by hand")],
@@ -678,7 +694,7 @@ async def test_a_lost_clusters_entry_becomes_unknown_and_stops_counting_in_the_t
     assert (status["readyReplicas"], status["availableReplicas"], status["unavailableReplicas"]) == (4, 4, 3)
     conditions = {c["type"]: c for c in status["conditions"]}
     assert (conditions["Available"]["status"], conditions["Available"]["reason"]) == ("False", "ClustersUnavailable")
-    assert "b" in conditions["Available"]["message"]
+    assert conditions["Available"]["message"] == "state unknown on b (HeartbeatMissed)", "says why, in a stable word"
     assert world.entries()["a"]["health"] == "Healthy"
     assert world.binding_status()["summary"] == "a=4/4, b=?/3", "a lost cluster's last count is not shown as ready"
 

@@ -98,7 +98,7 @@ def aggregate_status(
     )
     observed_generation = generation if all_caught_up else old.get("observedGeneration")
     live = [by_name[name] for name in sorted(wanted) if name in by_name and counts(by_name[name])]
-    lost = sorted(name for name in wanted if name not in by_name or not counts(by_name[name]))
+    lost = [_unknown_because(name, by_name.get(name)) for name in sorted(wanted) if not counts(by_name.get(name, {}))]
 
     if kind in ("Deployment", "StatefulSet"):
         if len(wanted) == 1 and not lost:
@@ -131,6 +131,16 @@ def aggregate_status(
     return None
 
 
+def _unknown_because(name: str, entry: Mapping[str, Any] | None) -> str:
+    """Why a chosen cluster's state does not count, in the words of its entry (a reason, never a server message:
+    it is stable between reconciles, so the condition is not rewritten while nothing changes)."""
+    if entry is None:
+        return f"{name} (not synced yet)"
+    if entry.get("applied") and entry.get("reason") == "Applied":
+        return f"{name} (applied, copy not observed yet)"
+    return f"{name} ({entry.get('reason') or 'not observed'})"
+
+
 def _copy_caught_up(entry: Mapping[str, Any]) -> bool:
     applied, observed = entry.get("appliedGeneration"), entry.get("observedGeneration")
     return applied is None or (observed is not None and observed >= applied)
@@ -145,7 +155,7 @@ def _conditions(
         available = (
             "False",
             "ClustersUnavailable",
-            f"state of {', '.join(lost)} is unknown (cluster lost or unreachable)",
+            f"state unknown on {', '.join(lost)}",
         )
     elif status["availableReplicas"] >= desired:
         available = (

@@ -41,6 +41,7 @@ from tmc.api.meta import Condition, ConditionStatus
 from tmc.controllers.sync.aggregate import aggregate_status, observe_copy
 from tmc.controllers.sync.clusters import ClusterClients, ClusterUnavailable
 from tmc.controllers.sync.copies import WATCHED_KINDS, CopyWatches
+from tmc.controllers.sync.leaks import LeakLedger
 from tmc.controllers.sync.metrics import SyncMetrics
 from tmc.controllers.sync.naming import (
     FIELD_MANAGER,
@@ -131,6 +132,7 @@ class SyncReconciler:
         self._busy: set[ObjectKey] = set()  # reconciles that found a cluster's slots all taken (their key parked)
         self.drift_corrections = 0
         self.metrics = metrics or SyncMetrics()
+        self._leaks = LeakLedger(self._write_leaks)
 
     # -- reading the caches -----------------------------------------------------------------------------
 
@@ -360,12 +362,12 @@ class SyncReconciler:
                         break
                     continue
                 if ref == own:
-                    self._applied_generation[memory_key] = outcome.pop("generation", None)
+                    self._applied_generation[memory_key] = _generation(outcome)
                     self._applied_at[memory_key] = self.clock()
                     entry["appliedGeneration"] = self._applied_generation[memory_key]
-                else:
-                    outcome.pop("generation", None)
-                applied.append(outcome)
+                    # The apply's answer is the copy as it is now: newer than the watch may have shown yet.
+                    copy, known = outcome, True
+                applied.append(_record_of(ref, outcome))
             wanted_refs = {(r.kind, r.name) for r, _ in bodies}
             leftovers = [o for o in old_objects if (o.get("kind"), o.get("name")) not in wanted_refs]
             still_held = await self._delete_objects(
@@ -550,6 +552,7 @@ class SyncReconciler:
     async def _apply(
         self, client: KubeClient, ref: ObjectRef, body: JSON, target: str, *, known: bool, adopt: bool
     ) -> JSON | tuple[str, str]:
+        """The copy as the cluster stored it, or (reason, message) of why it could not be applied."""
         resource = ref.resource
         namespace = body["metadata"]["namespace"]
         what = f"{ref.kind} {ref.name}"
@@ -570,14 +573,7 @@ class SyncReconciler:
             if exc.status_code >= 500 or exc.status_code == 429:
                 return ("ClusterError", f"{what}: cluster answered {exc.status_code}: {exc.message}"[:MESSAGE_MAX])
             return ("Rejected", f"cluster {target} rejected {what}: {exc.message}"[:MESSAGE_MAX])
-        metadata = result.get("metadata", {})
-        return {
-            "apiVersion": ref.api_version,
-            "kind": ref.kind,
-            "name": ref.name,
-            "uid": metadata.get("uid"),
-            "generation": metadata.get("generation"),
-        }
+        return result
 
     # -- cleanup ----------------------------------------------------------------------------------------
 
@@ -685,13 +681,7 @@ class SyncReconciler:
     async def _record_leak(self, key: ObjectKey, target: str, namespace: str, objects: list[JSON]) -> None:
         """Gives up on an unreachable cluster: the leftovers go into the registration's status for the operator."""
         self.metrics.leaked(target, len(objects))
-        cluster = LogicalClusterPath(key.cluster)
         moment = _now_text(self.clock())
-        try:
-            registration = await self.kcp.get(REGISTRATIONS, target, cluster=cluster)
-        except NotFoundError:
-            log.warning("copies of %s left on deleted registration %s: %s", key, target, objects)
-            return
         left = [
             {
                 "namespace": namespace,
@@ -703,18 +693,27 @@ class SyncReconciler:
             }
             for o in objects
         ]
-
-        def desired(current: JSON) -> JSON:
-            old = current.get("status") or {}
-            return {**old, "orphanedCopies": [*old.get("orphanedCopies", []), *left][-ORPHANED_MAX:]}
-
-        await self.status.write(REGISTRATIONS, registration, desired)
+        await self._leaks.record(key.cluster, target, left)
         log.warning(
             "cluster %s unreachable past the cleanup timeout: recorded %d leaked copies of %s",
             target,
             len(objects),
             key,
         )
+
+    async def _write_leaks(self, cluster: str, target: str, left: list[JSON]) -> None:
+        """One status write of the registration with every leaked copy recorded since the last one."""
+        try:
+            registration = await self.kcp.get(REGISTRATIONS, target, cluster=LogicalClusterPath(cluster))
+        except NotFoundError:
+            log.warning("copies left on deleted registration %s in %s: %s", target, cluster, left)
+            return
+
+        def desired(current: JSON) -> JSON:
+            old = current.get("status") or {}
+            return {**old, "orphanedCopies": [*old.get("orphanedCopies", []), *left][-ORPHANED_MAX:]}
+
+        await self.status.write(REGISTRATIONS, registration, desired)
 
     # -- writes to kcp ----------------------------------------------------------------------------------
 
