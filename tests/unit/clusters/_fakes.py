@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
@@ -127,3 +128,21 @@ class Feed:
 
     def put(self, kind: str, obj: JSON) -> None:
         self.events.put_nowait({"type": kind, "object": obj})
+
+
+class LoopbackHandler(Protocol):
+    port: int
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None: ...
+
+
+H = TypeVar("H", bound=LoopbackHandler)
+
+
+@contextlib.asynccontextmanager
+async def listening(handler: H) -> AsyncIterator[H]:
+    """``handler`` serving connections on a free loopback port (its ``port``) until the block ends."""
+    listener = await asyncio.start_server(handler.handle, "127.0.0.1", 0)
+    handler.port = listener.sockets[0].getsockname()[1]
+    async with listener:
+        yield handler

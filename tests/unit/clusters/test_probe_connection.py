@@ -12,7 +12,7 @@ from tmc.clusters import AddressPolicy, Endpoint, EndpointKey, ProbeSettings, cl
 from tmc.kcp.kubeconfig import ClusterAccess
 from tmc.kcp.rest import KubeClient
 
-from ._fakes import FixedLag
+from ._fakes import FixedLag, listening
 
 LOOPBACK = AddressPolicy.parse(["127.0.0.0/8"])
 
@@ -48,12 +48,8 @@ class HoldingServer:
 
 @pytest.fixture
 async def server() -> AsyncIterator[HoldingServer]:
-    handler = HoldingServer()
-    listener = await asyncio.start_server(handler.handle, "127.0.0.1", 0)
-    handler.port = listener.sockets[0].getsockname()[1]
-    async with listener:
+    async with listening(HoldingServer()) as handler:
         yield handler
-        listener.close()
 
 
 def endpoint(work: KubeClient, probe: KubeClient | None) -> Endpoint:

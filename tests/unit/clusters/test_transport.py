@@ -19,6 +19,8 @@ from tmc.clusters import AddressNotAllowed, AddressPolicy, cluster_client
 from tmc.kcp.kubeconfig import ClusterAccess
 from tmc.kcp.rest import TransportError
 
+from ._fakes import listening
+
 
 class HttpServer:
     """A loopback HTTP/1.1 server answering every request with ``body``; counts connections."""
@@ -49,10 +51,7 @@ class HttpServer:
 
 @pytest.fixture
 async def server() -> AsyncIterator[HttpServer]:
-    handler = HttpServer()
-    listener = await asyncio.start_server(handler.handle, "127.0.0.1", 0)
-    handler.port = listener.sockets[0].getsockname()[1]
-    async with listener:
+    async with listening(HttpServer()) as handler:
         yield handler
 
 
