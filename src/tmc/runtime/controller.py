@@ -13,7 +13,11 @@ Workers can stop and start again around one queue, because leadership comes and 
 - ``shutdown()`` is final and graceful: stop handing out keys, let in-flight reconciles finish for up to
   ``grace_period`` seconds, then cancel what is left.
 
-``CancelledError`` is never swallowed.
+``CancelledError`` is never swallowed here, and a worker does not rely on nobody else swallowing it: a
+library may turn the cancellation into an error of its own (a request failing as the task is cancelled ends
+as a connection error), and a worker that caught that would go on taking keys after its term ended, so that
+``wait_stopped`` never returned and the process never stood for leadership again (seen after kcp restarts).
+So ``cancel_workers`` also marks the workers as ended, and each one checks the mark after every key.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ class Controller:
             backoff=backoff, metrics=self.metrics.queue_metrics(name), clock=clock
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self._ended: set[asyncio.Task[Any]] = set()  # workers told to stop; each leaves at its next key
         self._reconcile_total = self.metrics.reconcile_total
         self._errors_total = self.metrics.reconcile_errors_total.labels(name)
         self._duration = self.metrics.reconcile_duration_seconds.labels(name)
@@ -95,6 +100,9 @@ class Controller:
     def cancel_workers(self) -> None:
         """Cancel every worker now, in-flight reconciles included; their keys stay queued for a restart."""
         for task in self._tasks:
+            if not task.done():
+                self._ended.add(task)
+                task.add_done_callback(self._ended.discard)
             task.cancel()
 
     async def wait_stopped(self) -> None:
@@ -128,12 +136,16 @@ class Controller:
         log.info("controller %s stopped", self.name)
 
     async def _worker(self) -> None:
+        me = asyncio.current_task()
         while True:
             key = await self.queue.get()
             if key is None:
                 return
             try:
                 await self._process(key)
+                if me in self._ended:  # cancelled, and something on the way swallowed it
+                    log.warning("controller %s: a worker's cancellation was swallowed; it stops now", self.name)
+                    raise asyncio.CancelledError
             except asyncio.CancelledError:
                 # Leadership lost or shutting down: the key goes back (ignored once the queue is shut down),
                 # so the next leader term reconciles it again.

@@ -221,3 +221,31 @@ async def test_logs_from_a_reconcile_carry_controller_key_and_reconcile_id(
     assert record.tmc_cluster == "ws-a"  # type: ignore[attr-defined]
     assert len(record.tmc_reconcile_id) == 8  # type: ignore[attr-defined]
     assert record.getMessage().startswith("[things ws-a|default/a rid=")
+
+
+async def test_a_worker_whose_cancellation_a_library_swallowed_still_stops_and_gives_its_key_back() -> None:
+    """A request failing as its task is cancelled can surface as a connection error instead of CancelledError."""
+
+    async def swallow(key: ObjectKey, attempt: int) -> Result:
+        if key == A and attempt == 1:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                raise ConnectionError("All connection attempts failed") from None
+        return Result()
+
+    reconciler = ScriptedReconciler(swallow)
+    controller = Controller("things", reconciler, workers=1)
+    controller.start()
+    controller.enqueue(A)
+    await eventually(lambda: reconciler.calls == [A])
+    controller.enqueue(B)
+
+    controller.cancel_workers()  # leadership lost
+    await asyncio.wait_for(controller.wait_stopped(), 1)
+
+    assert reconciler.calls == [A], "no key is taken after the term ended"
+    assert not controller.running
+    controller.start()  # the next term does both
+    await eventually(lambda: sorted(reconciler.calls, key=str) == sorted([A, A, B], key=str))
+    await controller.shutdown(grace_period=1)

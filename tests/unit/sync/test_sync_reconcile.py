@@ -615,6 +615,21 @@ async def test_a_copy_changed_on_the_cluster_is_restored(edit: Callable[[FakeClu
     assert world.entries()["a"]["appliedGeneration"] == copy["metadata"]["generation"]
 
 
+async def test_an_edit_by_hand_right_after_the_engines_apply_is_drift_at_once() -> None:
+    """Newer than the engine's own apply can only be someone else's write: no settle time to wait out."""
+    world = World("a", copy_watches=True)
+    await placed(world, {"a": 3})
+    namespace = physical_namespace("a")
+    scale_by_hand(world["a"], namespace)
+
+    assert await world.reconcile() == Result()
+
+    copy = world["a"].find("Deployment", namespace, "web")
+    assert copy is not None
+    assert copy["spec"]["replicas"] == 3
+    assert world.reconciler.drift_corrections == 1
+
+
 @pytest.mark.parametrize(
     "shown",
     [

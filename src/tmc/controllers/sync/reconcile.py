@@ -302,10 +302,16 @@ class SyncReconciler:
         memory_key = (id(client), namespace, own.kind, own.name)
         known, copy = self.copies.copy(client, own.kind, namespace, own.name) if self.copies else (False, None)
         recorded = self._applied_generation.get(memory_key, (previous or {}).get("appliedGeneration"))
-        # Only a copy the record says was applied can drift: a missing one that never was is a first apply.
-        was_applied = any((o.get("kind"), o.get("name")) == (own.kind, own.name) for o in old_objects)
-        drifted = known and was_applied and (copy is None or (recorded is not None and _generation(copy) != recorded))
-        if drifted and self.clock() - self._applied_at.get(memory_key, 0.0) < CACHE_SETTLE:
+        # Only a copy that was applied can drift (this process's memory of its own apply counts, even while the
+        # binding's record of it has not reached the cache): a missing one that never was is a first apply.
+        was_applied = memory_key in self._applied_generation or any(
+            (o.get("kind"), o.get("name")) == (own.kind, own.name) for o in old_objects
+        )
+        shown = _generation(copy) if copy is not None else None
+        drifted = known and was_applied and (copy is None or (recorded is not None and shown != recorded))
+        # A watch behind our own write shows the copy missing or older; newer than our apply is someone else's edit.
+        lagging = copy is None or (recorded is not None and shown is not None and shown < recorded)
+        if drifted and lagging and self.clock() - self._applied_at.get(memory_key, 0.0) < CACHE_SETTLE:
             # Just applied: the copy's watch may not have delivered our own write yet. Look again shortly.
             drifted = False
             self._recheck.add(key)
