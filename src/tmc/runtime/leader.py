@@ -162,6 +162,7 @@ class LeaderElector:
         self._changed = asyncio.Event()
         self._leading = False
         self._valid_until = 0.0
+        self._stopped_renewers: set[asyncio.Task[Any]] = set()
         metrics = metrics if metrics is not None else RuntimeMetrics()
         self._leader_gauge = metrics.leader.labels(name)
         self._lost_total = metrics.leader_lost_total.labels(name)
@@ -330,15 +331,30 @@ class LeaderElector:
                 async with Deadline(self.clock, remaining):
                     renewed = await self.try_acquire_or_renew()
             except (ApiError, TimeoutError) as exc:
+                self._raise_if_stopped()
                 log.warning("leader election %s: renewing failed: %s", self.name, exc or "timed out")
                 continue
             except Exception:
+                self._raise_if_stopped()
                 # A bug must not leave a leader that no longer renews: log it; the deadline still applies.
                 log.exception("leader election %s: renewing failed unexpectedly", self.name)
                 continue
             if not renewed and self.observed_holder not in (None, self.identity):
                 self._lose(f"{self.observed_holder} now holds the lease", on_lost)
                 return
+
+    async def stop_renewing(self, renewer: asyncio.Task[None]) -> None:
+        """Cancel ``renewer`` (a ``keep_leading`` task) and wait for it; it ends even if a failing request on its
+        way turned the cancellation into an error it would otherwise log and retry (see tmc.runtime.controller)."""
+        if not renewer.done():
+            self._stopped_renewers.add(renewer)
+            renewer.add_done_callback(self._stopped_renewers.discard)
+        renewer.cancel()
+        await asyncio.gather(renewer, return_exceptions=True)
+
+    def _raise_if_stopped(self) -> None:
+        if asyncio.current_task() in self._stopped_renewers:
+            raise asyncio.CancelledError
 
     def _lose(self, why: str, on_lost: Callable[[], None]) -> None:
         self._set_leading(False)
@@ -373,8 +389,7 @@ class LeaderElector:
                 raise LeadershipLostError(message) from None
             raise
         finally:
-            renewer.cancel()
-            await asyncio.gather(renewer, return_exceptions=True)
+            await self.stop_renewing(renewer)
             if lost:
                 self._set_leading(False)
             elif self.release_on_exit:

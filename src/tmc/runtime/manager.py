@@ -140,8 +140,7 @@ class Manager:
                 if not lost.is_set():
                     await self._shutdown_controllers()  # finish in-flight work while still renewing
             finally:
-                renewer.cancel()
-                await asyncio.gather(renewer, return_exceptions=True)
+                await elector.stop_renewing(renewer)
             if lost.is_set():
                 await asyncio.gather(*(controller.wait_stopped() for controller in self.controllers))
                 log.warning("leadership lost: workers stopped; standing by with warm caches")

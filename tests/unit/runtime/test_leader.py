@@ -355,3 +355,37 @@ async def test_an_unexpected_error_while_renewing_is_logged_and_still_ends_leade
     assert lost_at
     assert lost_at[0] <= TIMINGS["renew_deadline"]
     assert any(r.exc_info for r in caplog.records if "renewing failed unexpectedly" in r.getMessage())
+
+
+class SwallowingLink(Link):
+    """A renewal that hangs and, when its task is cancelled, fails as a request error instead (as a failing
+    request on its way may do): the renewer would log it and carry on renewing."""
+
+    def __init__(self, api: FakeLeaseApi) -> None:
+        super().__init__(api)
+        self.hanging = asyncio.Event()
+
+    async def get(self, *args: Any, **kwargs: Any) -> Any:
+        if not self.cut:
+            return await super().get(*args, **kwargs)
+        self.hanging.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise TransportError(0, "Unreachable", "All connection attempts failed") from None
+
+
+async def test_stopping_the_renewer_ends_it_even_when_its_request_swallows_the_cancellation() -> None:
+    api, clock = FakeLeaseApi(), ManualClock()
+    link = SwallowingLink(api)
+    candidate = elector(api, "a", clock)
+    candidate.client = link
+    await candidate.acquire()
+    link.cut = True
+    renewer = asyncio.create_task(candidate.keep_leading(lambda: None))
+    while not link.hanging.is_set():
+        await clock.run_for(0.5)  # until the renewal is in flight, hanging
+
+    await asyncio.wait_for(candidate.stop_renewing(renewer), 1)
+
+    assert renewer.cancelled()
