@@ -39,6 +39,12 @@ MERGE_PATCH = "application/merge-patch+json"
 # A 429 naming a Retry-After is sent again up to this many times in all (client-go: 10), waiting at most this long.
 RETRY_AFTER_ATTEMPTS = 10
 RETRY_AFTER_MAX_SECONDS = 5.0
+# Requests go over HTTP/2 (kcp and kube-apiservers speak it): all in flight share one connection. Over HTTP/1.1
+# each request in flight held a connection of its own, and under load (55 workers) the controller spent most of
+# its CPU in TLS handshakes and in httpcore's pool bookkeeping, which walks every pooled connection per request
+# (py-spy, bench/sync.py). The limits matter only if a server refuses HTTP/2.
+REQUEST_LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+WATCH_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=8)
 
 _ERRORS_BY_STATUS: dict[int, type[ApiError]] = {
     400: BadRequestError,
@@ -89,21 +95,26 @@ class KubeClient:
         headers = {"User-Agent": user_agent, "Accept": "application/json"}
         if access.token:
             headers["Authorization"] = f"Bearer {access.token}"
-        self._http = (
-            httpx.AsyncClient(
-                base_url=access.server,
-                headers=headers,
-                verify=access.ssl_context(),
-                timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-                limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        client_timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+        if transport is not None:
+            self._http = httpx.AsyncClient(
+                base_url=access.server, headers=headers, transport=transport, timeout=client_timeout
             )
-            if transport is None
-            else httpx.AsyncClient(
-                base_url=access.server,
-                headers=headers,
-                transport=transport,
-                timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            )
+            self._watch_http = self._http
+            return
+        verify = access.ssl_context()
+        self._http = httpx.AsyncClient(
+            base_url=access.server,
+            headers=headers,
+            verify=verify,
+            timeout=client_timeout,
+            limits=REQUEST_LIMITS,
+            http2=True,
+        )
+        # Watches stream on HTTP/1.1 connections of their own: a watch lasts minutes, and a slow reader of one stream
+        # must not hold back the requests multiplexed on the shared connection (HTTP/2 flow control).
+        self._watch_http = httpx.AsyncClient(
+            base_url=access.server, headers=headers, verify=verify, timeout=client_timeout, limits=WATCH_LIMITS
         )
 
     async def __aenter__(self) -> KubeClient:
@@ -114,6 +125,8 @@ class KubeClient:
 
     async def close(self) -> None:
         await self._http.aclose()
+        if self._watch_http is not self._http:
+            await self._watch_http.aclose()
 
     async def request(
         self,
@@ -307,7 +320,7 @@ class KubeClient:
             "timeoutSeconds": timeout_seconds,
         }
         try:
-            async with self._http.stream(
+            async with self._watch_http.stream(
                 "GET",
                 path.lstrip("/"),
                 params=_encode_params(query),
