@@ -188,9 +188,20 @@ class KubeClient:
         headers: dict[str, str],
         timeout: Any,
     ) -> httpx.Response:
-        return await self._http.request(
-            method, path.lstrip("/"), params=_encode_params(params), content=content, headers=headers, timeout=timeout
-        )
+        try:
+            return await self._http.request(
+                method,
+                path.lstrip("/"),
+                params=_encode_params(params),
+                content=content,
+                headers=headers,
+                timeout=timeout,
+            )
+        except ValueError as exc:
+            # httpcore 1.0's HTTP/2 connection, when the server goes away while a response is being read, can
+            # release its stream semaphore once too often ("semaphore released too many times"): the connection
+            # is dead either way, so this is what it is to the caller, a dropped connection.
+            raise httpx.RemoteProtocolError(f"HTTP/2 connection lost ({exc})") from exc
 
     async def get_raw(self, path: str, *, timeout: float | None = None) -> tuple[int, str]:
         """For health endpoints (/readyz): status and text, without raising on non-2xx."""
