@@ -154,6 +154,16 @@ async def test_workers_never_reconcile_one_key_concurrently_but_do_run_different
     assert set(reconciler.calls) == set(keys)
 
 
+async def reconciling_a_with_b_queued(reconciler: ScriptedReconciler) -> Controller:
+    """A one-worker controller in the middle of reconciling A, with B waiting behind it."""
+    controller = Controller("things", reconciler, workers=1)
+    controller.start()
+    controller.enqueue(A)
+    await eventually(lambda: reconciler.calls == [A])
+    controller.enqueue(B)
+    return controller
+
+
 async def test_shutdown_lets_in_flight_reconciles_finish_and_stops_taking_keys() -> None:
     release = asyncio.Event()
     finished: list[ObjectKey] = []
@@ -164,11 +174,7 @@ async def test_shutdown_lets_in_flight_reconciles_finish_and_stops_taking_keys()
         return Result()
 
     reconciler = ScriptedReconciler(wait_for_release)
-    controller = Controller("things", reconciler, workers=1)
-    controller.start()
-    controller.enqueue(A)
-    await eventually(lambda: reconciler.calls == [A])
-    controller.enqueue(B)
+    controller = await reconciling_a_with_b_queued(reconciler)
     stopping = asyncio.create_task(controller.shutdown(grace_period=1))
     await asyncio.sleep(0.01)
     assert not stopping.done()
@@ -235,11 +241,7 @@ async def test_a_worker_whose_cancellation_a_library_swallowed_still_stops_and_g
         return Result()
 
     reconciler = ScriptedReconciler(swallow)
-    controller = Controller("things", reconciler, workers=1)
-    controller.start()
-    controller.enqueue(A)
-    await eventually(lambda: reconciler.calls == [A])
-    controller.enqueue(B)
+    controller = await reconciling_a_with_b_queued(reconciler)
 
     controller.cancel_workers()  # leadership lost
     await asyncio.wait_for(controller.wait_stopped(), 1)
