@@ -206,9 +206,8 @@ class KubeClient:
     async def get_raw(self, path: str, *, timeout: float | None = None) -> tuple[int, str]:
         """For health endpoints (/readyz): status and text, without raising on non-2xx."""
         try:
-            response = await self._http.get(
-                path.lstrip("/"),
-                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else httpx.Timeout(timeout),
+            response = await self._send(
+                "GET", path, None, None, {}, httpx.USE_CLIENT_DEFAULT if timeout is None else httpx.Timeout(timeout)
             )
         except httpx.HTTPError as exc:
             raise TransportError(0, "Unreachable", f"GET {path}: {type(exc).__name__}: {exc}") from exc

@@ -39,3 +39,11 @@ async def test_a_post_whose_connection_was_lost_is_an_unreachable_server_not_a_c
     assert lost.value.reason == "Unreachable"
     assert "HTTP/2 connection lost" in lost.value.message
     assert server.requests == 1, "a POST is never repeated blindly"
+
+
+async def test_a_health_check_whose_connection_was_lost_is_an_unreachable_server_not_a_crash() -> None:
+    server = LosingOnce()
+    async with KubeClient(ClusterAccess("https://kcp.test"), transport=httpx.MockTransport(server.handle)) as client:
+        with pytest.raises(TransportError) as lost:
+            await client.get_raw("/readyz")
+    assert lost.value.reason == "Unreachable"
